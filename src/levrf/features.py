@@ -1,0 +1,206 @@
+"""``RandomFeatures``: the modified random feature map ψ of Definition 3.2 as an sklearn transformer.
+
+    ψ(x) = m^{-1/2} [ sqrt(p(w_r)/q(w_r)) · φ(x, w_r) ]_{r=1..m}  ∈ R^{m·d2}
+
+The weights ``w_r`` and the importance weights come from a sampler (``sampling=``); the map is
+evaluated in row chunks so that no intermediate larger than a memory budget is built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import (
+    as_generator,
+    check_positive,
+    check_positive_int,
+    resolve_device,
+    resolve_dtype,
+)
+from .kernels import GaussianKernel, Kernel
+from .leverage.samplers import make_sampler
+
+#: default budget for one chunk's intermediates (features tensor and projections), in bytes
+DEFAULT_CHUNK_BYTES = 128 * 2**20
+
+
+def resolve_kernel(kernel) -> Kernel:
+    """``None`` means ``GaussianKernel(1.0)``; anything else must be a levrf kernel."""
+    if kernel is None:
+        return GaussianKernel(1.0)
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel must be a levrf kernel (e.g. levrf.GaussianKernel()), got {kernel!r}")
+    return kernel
+
+
+def chunk_rows(n_rows: int, bytes_per_row: int, batch_size: int | None) -> int:
+    """Rows per chunk: ``batch_size`` if given, else as many as fit in the default budget."""
+    if batch_size is not None:
+        return max(1, min(int(batch_size), max(n_rows, 1)))
+    return max(1, min(max(n_rows, 1), DEFAULT_CHUNK_BYTES // max(bytes_per_row, 1)))
+
+
+class RandomFeatures(TransformerMixin, BaseEstimator):
+    """Random features of an expectation-form kernel, sampled from ``p`` or by leverage.
+
+    Parameters
+    ----------
+    kernel : levrf kernel, default=None
+        Any kernel with random features; ``None`` means ``GaussianKernel(bandwidth=1.0)``.
+    n_features : int, default=100
+        Number of weights ``m``; the output has ``m · d2`` columns.
+    sampling : str, default="gaussian"
+        Name of the weight sampler (``levrf.leverage.SAMPLERS``): ``"gaussian"`` draws from
+        ``p``; the leverage samplers draw from the ridge leverage distribution.
+    alpha : float, default=1.0
+        The ridge parameter λ that the features are meant for (used by leverage samplers).
+    sampling_alpha : float or "auto", default="auto"
+        The λ at which leverage scores are computed (leverage samplers only).
+    pool_size : int, optional
+        Number of candidate weights scored by pool-based leverage samplers (default ``16·m``).
+    leverage_method : str, default="exact"
+        How leverage scores are computed (leverage samplers only).
+    batch_size : int, optional
+        Rows per chunk when evaluating the features; by default chosen from a memory budget.
+    dtype : {"float64", "float32"}, default="float64"
+    device : str, default="cpu"
+    random_state : int or None, default=None
+        Seed of every random choice; ``None`` means seed 0 (levrf is always reproducible).
+
+    Attributes
+    ----------
+    weights_ : torch.Tensor (m, d1)
+        The sampled weights.
+    importance_ : torch.Tensor (m,)
+        ``sqrt(p(w_r) / q(w_r))``: all ones for ``sampling="gaussian"``.
+    leverage_ : torch.Tensor (m,) or None
+        τ(w_r) at the sampling α, for leverage samplers.
+    sampling_info_ : dict
+        What the sampler reports (e.g. statistical dimension, α and mixture actually used).
+    n_features_in_ : int
+    n_output_features_ : int
+    """
+
+    def __init__(
+        self,
+        kernel=None,
+        n_features: int = 100,
+        sampling: str = "gaussian",
+        alpha: float = 1.0,
+        sampling_alpha="auto",
+        pool_size: int | None = None,
+        leverage_method: str = "exact",
+        batch_size: int | None = None,
+        dtype: str = "float64",
+        device: str = "cpu",
+        random_state=None,
+    ) -> None:
+        self.kernel = kernel
+        self.n_features = n_features
+        self.sampling = sampling
+        self.alpha = alpha
+        self.sampling_alpha = sampling_alpha
+        self.pool_size = pool_size
+        self.leverage_method = leverage_method
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.device = device
+        self.random_state = random_state
+
+    # ---------------------------------------------------------------- helpers
+    def _torch_input(self, X, *, reset: bool) -> torch.Tensor:
+        A = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        return torch.from_numpy(np.ascontiguousarray(A)).to(
+            device=resolve_device(self.device), dtype=resolve_dtype(self.dtype)
+        )
+
+    def _check_params(self) -> None:
+        check_positive_int(self.n_features, "n_features")
+        check_positive(self.alpha, "alpha")
+        if self.batch_size is not None:
+            check_positive_int(self.batch_size, "batch_size")
+        if self.pool_size is not None:
+            check_positive_int(self.pool_size, "pool_size")
+        resolve_dtype(self.dtype)
+        resolve_device(self.device)
+
+    def _sampler_options(self) -> dict:
+        return {
+            "alpha": self.alpha,
+            "sampling_alpha": self.sampling_alpha,
+            "pool_size": self.pool_size,
+            "method": self.leverage_method,
+            "batch_size": self.batch_size,
+        }
+
+    # ---------------------------------------------------------------- sklearn API
+    def fit(self, X, y=None):
+        """Draw the weights (and, for leverage samplers, score them on ``X``)."""
+        self._check_params()
+        kernel = resolve_kernel(self.kernel)
+        if not kernel.has_features:
+            raise ValueError(f"kernel {kernel!r} has no random features; use levrf.KernelRidge instead")
+        Xt = self._torch_input(X, reset=True)
+        sampler = make_sampler(self.sampling, **self._sampler_options())
+        gen = as_generator(self.random_state)
+        sample = sampler.draw(self._kernel_on_device(kernel), Xt, int(self.n_features), gen)
+        self.kernel_ = self._kernel_on_device(kernel)
+        self.weights_ = sample.weights.to(Xt)
+        self.importance_ = sample.importance.to(Xt)
+        self.leverage_ = None if sample.leverage is None else sample.leverage.to(Xt)
+        self.sampling_info_ = dict(sample.info)
+        self.feature_dim_ = self.kernel_.feature_dim(Xt.shape[1])
+        self.n_output_features_ = int(self.n_features) * self.feature_dim_
+        return self
+
+    def _kernel_on_device(self, kernel: Kernel) -> Kernel:
+        if kernel.dtype == self.dtype and str(kernel.device) == str(self.device):
+            return kernel
+        params = kernel.get_params()
+        params.update(dtype=self.dtype, device=self.device)
+        if "sample_fn" in params:  # FunctionKernel: positional callables
+            return type(kernel)(
+                params.pop("sample_fn"), params.pop("features_fn"), params.pop("exact_fn"),
+                feature_dim=kernel.feature_dim_, **params,
+            )
+        return type(kernel)(**params)
+
+    def transform(self, X) -> np.ndarray:
+        """Ψ = [ψ(x_i)]_i, shape (n, m·d2), as a NumPy array."""
+        check_is_fitted(self, "weights_")
+        Xt = self._torch_input(X, reset=False)
+        out = np.empty((Xt.shape[0], self.n_output_features_), dtype=np.dtype(self.dtype))
+        for start, block in self.iter_chunks(Xt):
+            out[start : start + block.shape[0]] = block.cpu().numpy()
+        return out
+
+    # ---------------------------------------------------------------- torch API
+    def feature_map(self, X: torch.Tensor) -> torch.Tensor:
+        """ψ for a (validated) torch tensor of rows, in one piece: (n, m·d2)."""
+        F = self.kernel_._features(X, self.weights_)
+        F = F * (self.importance_ / math.sqrt(self.weights_.shape[0]))[None, :, None]
+        return F.reshape(X.shape[0], -1)
+
+    def chunk_size(self, n_rows: int, d: int) -> int:
+        """Rows per chunk for this feature map."""
+        m = self.weights_.shape[0]
+        itemsize = torch.empty((), dtype=resolve_dtype(self.dtype)).element_size()
+        bytes_per_row = itemsize * m * (2 * self.feature_dim_ + 2)
+        return chunk_rows(n_rows, bytes_per_row, self.batch_size)
+
+    def iter_chunks(self, X: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(start_row, Ψ[start:start+b])`` over row chunks of a torch tensor."""
+        step = self.chunk_size(X.shape[0], X.shape[1])
+        for start in range(0, X.shape[0], step):
+            yield start, self.feature_map(X[start : start + step])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = [self.dtype]
+        return tags

@@ -1,0 +1,18 @@
+"""Expectation-form kernels ``K(x, z) = E_{w~p}[φ(x, w)ᵀ φ(z, w)]`` (paper Eq. 3)."""
+
+from .base import Kernel
+from .function import FunctionKernel
+from .relu import ArcCosineKernel, DeepReLUNTK, ReLUNTK
+from .shift_invariant import GaussianKernel, LaplacianKernel, MaternKernel, ShiftInvariantKernel
+
+__all__ = [
+    "ArcCosineKernel",
+    "DeepReLUNTK",
+    "FunctionKernel",
+    "GaussianKernel",
+    "Kernel",
+    "LaplacianKernel",
+    "MaternKernel",
+    "ReLUNTK",
+    "ShiftInvariantKernel",
+]

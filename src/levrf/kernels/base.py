@@ -1,0 +1,140 @@
+"""The kernel interface: a kernel written as an expectation over random weights.
+
+``K(x, z) = E_{w~p}[ φ(x, w)ᵀ φ(z, w) ]`` (paper Eq. 3). A kernel object knows three things:
+its closed form (``__call__``), how to draw weights from ``p`` (``sample``) and its feature
+vector ``φ`` (``features``). Some kernels know only their closed form (``has_features = False``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+from .._validation import (
+    as_generator,
+    as_matrix,
+    check_positive_int,
+    resolve_device,
+    resolve_dtype,
+)
+
+
+class Kernel(ABC):
+    """Base class of expectation-form kernels.
+
+    Parameters
+    ----------
+    dtype : {"float64", "float32"}
+        Floating type of every tensor the kernel returns.
+    device : str or torch.device
+        Where the kernel computes; outputs are torch tensors on this device.
+    """
+
+    #: whether ``sample``/``features`` exist (False for closed-form-only kernels)
+    has_features: bool = True
+
+    def __init__(self, *, dtype: str = "float64", device: str = "cpu") -> None:
+        self.dtype = dtype
+        self.device = device
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return resolve_dtype(self.dtype)
+
+    @property
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def get_params(self) -> dict:
+        """Constructor arguments, enough to rebuild an equal kernel."""
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def _param_names(self) -> tuple[str, ...]:
+        return ("dtype", "device")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.get_params() == other.get_params()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(map(str, self.get_params().items())))))
+
+    def _matrix(self, X, name: str) -> torch.Tensor:
+        return as_matrix(X, name, dtype=self.torch_dtype, device=self.torch_device)
+
+    # ------------------------------------------------------------------ closed form
+    def __call__(self, X, Z=None) -> torch.Tensor:
+        """Exact kernel matrix ``K(X, Z)`` of shape (n, n'); ``Z=None`` means ``Z = X``."""
+        X = self._matrix(X, "X")
+        Z = X if Z is None else self._matrix(Z, "Z")
+        if Z.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"Z has {Z.shape[1]} columns but X has {X.shape[1]}; both must have the same dimension"
+            )
+        return self._exact(X, Z)
+
+    @abstractmethod
+    def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor: ...
+
+    def diag(self, X) -> torch.Tensor:
+        """``K(x_i, x_i)`` for each row, without forming the matrix."""
+        X = self._matrix(X, "X")
+        return torch.stack([self._exact(X[i : i + 1], X[i : i + 1])[0, 0] for i in range(X.shape[0])])
+
+    # ------------------------------------------------------------------ random features
+    def feature_dim(self, d: int) -> int:
+        """``d2``: length of φ(x, w) for inputs of dimension ``d``."""
+        raise NotImplementedError(f"{type(self).__name__} has no random features")
+
+    def sample(self, m: int, d: int, generator: torch.Generator | int | None = None) -> torch.Tensor:
+        """Draw ``m`` weights from ``p`` for inputs of dimension ``d``: tensor (m, d).
+
+        Weights are drawn on the CPU from ``generator`` (a seed or ``torch.Generator``) and moved
+        to the kernel's device, so a seed gives the same weights on every device.
+        """
+        self._require_features()
+        m = check_positive_int(m, "m")
+        d = check_positive_int(d, "d")
+        gen = as_generator(generator)
+        W = self._sample(m, d, gen)
+        return W.to(device=self.torch_device, dtype=self.torch_dtype)
+
+    def features(self, X, W) -> torch.Tensor:
+        """φ(x_i, w_r) for every row of ``X`` and ``W``: tensor (n, m, d2)."""
+        self._require_features()
+        X = self._matrix(X, "X")
+        W = as_matrix(W, "W", dtype=self.torch_dtype, device=self.torch_device)
+        if W.shape[1] != X.shape[1]:
+            raise ValueError(f"W has {W.shape[1]} columns but X has {X.shape[1]}")
+        return self._features(X, W)
+
+    def _require_features(self) -> None:
+        if not self.has_features:
+            raise NotImplementedError(
+                f"{type(self).__name__} is known only in closed form; it has no random features"
+            )
+
+    def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def standard_normal(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    """float64 N(0, 1) draws on the generator's (CPU) device."""
+    return torch.randn(shape, generator=gen, dtype=torch.float64, device=gen.device)
+
+
+def angle_cosines(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outer product of norms ‖x‖‖z‖ and cos θ (clamped to [-1, 1]; 1 where a norm is 0)."""
+    norms = X.norm(dim=1)[:, None] * Z.norm(dim=1)[None, :]
+    dots = X @ Z.T
+    safe = torch.where(norms > 0, norms, torch.ones_like(norms))
+    cos = torch.where(norms > 0, dots / safe, torch.ones_like(dots)).clamp(-1.0, 1.0)
+    return norms, cos

@@ -1,0 +1,123 @@
+"""Kernels of ReLU units: arc-cosine kernels and the neural tangent kernels.
+
+All features use ``p = N(0, I)`` weights. θ denotes the angle between x and z.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._validation import check_positive_int
+from .base import Kernel, angle_cosines, standard_normal
+
+
+class _GaussianWeightKernel(Kernel):
+    """Kernels whose weights are standard normal vectors."""
+
+    def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
+        return standard_normal((m, d), gen)
+
+
+class ArcCosineKernel(_GaussianWeightKernel):
+    """Arc-cosine kernel of order 0 or 1 (Cho & Saul 2009, without their factor 2).
+
+    order 0: ``φ(x, w) = 1[wᵀx ≥ 0]``,     ``K = (π − θ) / 2π``
+    order 1: ``φ(x, w) = max(wᵀx, 0)``,    ``K = ‖x‖‖z‖ (sin θ + (π − θ) cos θ) / 2π``
+    """
+
+    def __init__(self, order: int = 1, *, dtype: str = "float64", device: str = "cpu") -> None:
+        if isinstance(order, bool) or order not in (0, 1):
+            raise ValueError(f"order must be 0 or 1, got {order!r}")
+        super().__init__(dtype=dtype, device=device)
+        self.order = int(order)
+
+    def _param_names(self) -> tuple[str, ...]:
+        return ("order", *super()._param_names())
+
+    def feature_dim(self, d: int) -> int:
+        return 1
+
+    def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        norms, cos = angle_cosines(X, Z)
+        theta = torch.arccos(cos)
+        if self.order == 0:
+            return (math.pi - theta) / (2 * math.pi)
+        sin = torch.sqrt((1.0 - cos * cos).clamp_min(0.0))
+        return norms * (sin + (math.pi - theta) * cos) / (2 * math.pi)
+
+    def _features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        proj = X @ W.T
+        if self.order == 0:
+            return (proj >= 0).to(X.dtype).unsqueeze(-1)
+        return proj.clamp_min(0.0).unsqueeze(-1)
+
+
+class ReLUNTK(_GaussianWeightKernel):
+    """NTK of a two-layer ReLU network whose first layer is trained: the paper's ``H^cts``.
+
+    ``φ(x, w) = x · 1[wᵀx ≥ 0]`` (d2 = d) and ``K(x, z) = xᵀz (π − θ) / 2π``.
+    """
+
+    def feature_dim(self, d: int) -> int:
+        return d
+
+    def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        _, cos = angle_cosines(X, Z)
+        return (X @ Z.T) * (math.pi - torch.arccos(cos)) / (2 * math.pi)
+
+    def diag(self, X) -> torch.Tensor:
+        X = self._matrix(X, "X")
+        return (X * X).sum(1) / 2.0
+
+    def activations(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """The indicator matrix ``S = 1[X Wᵀ ≥ 0]`` (n, m): φ(x_i, w_r) = S_ir x_i."""
+        return (X @ W.T >= 0).to(X.dtype)
+
+    def _features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        return self.activations(X, W).unsqueeze(-1) * X.unsqueeze(1)
+
+
+class DeepReLUNTK(Kernel):
+    """NTK of a ReLU MLP with ``depth`` hidden layers, all layers trained (Arora et al. 2019).
+
+    Parametrization (the "NTK parametrization", all weights i.i.d. N(0, 1), no biases)::
+
+        g⁰ = x,   f^h = W^h g^{h−1}   (W¹ ∈ R^{m×d}, W^h ∈ R^{m×m}),
+        g^h = sqrt(2/m) · relu(f^h)   for h = 1..L,     f(x) = W^{L+1} g^L  (W^{L+1} ∈ R^{1×m}).
+
+    As m → ∞ the tangent kernel ``<∂f(x)/∂θ, ∂f(z)/∂θ>`` tends to::
+
+        Σ⁰(x, z) = xᵀz
+        Σ^h(x, z) = sqrt(Σ^{h−1}_xx Σ^{h−1}_zz) · (sin θ_h + (π − θ_h) cos θ_h) / π
+        Σ̇^h(x, z) = (π − θ_h) / π,       cos θ_h = Σ^{h−1}_xz / sqrt(Σ^{h−1}_xx Σ^{h−1}_zz)
+        Θ(x, z) = Σ_{h=1}^{L+1} Σ^{h−1}(x, z) · Π_{h'=h}^{L} Σ̇^{h'}(x, z)
+
+    Note ``Σ^h_xx = ‖x‖²`` for every h. With depth 1 the first-layer term ``xᵀz (π − θ)/π`` is
+    twice ``ReLUNTK`` (the factor 2 of the ReLU normalisation ``sqrt(2/m)``); the second term
+    is the output layer's. Known only in closed form: ``has_features = False``.
+    """
+
+    has_features = False
+
+    def __init__(self, depth: int = 2, *, dtype: str = "float64", device: str = "cpu") -> None:
+        super().__init__(dtype=dtype, device=device)
+        self.depth = check_positive_int(depth, "depth")
+
+    def _param_names(self) -> tuple[str, ...]:
+        return ("depth", *super()._param_names())
+
+    def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        norms, cos = angle_cosines(X, Z)
+        sigma = X @ Z.T  # Σ^{h-1}(x, z); its diagonal parts stay ‖x‖², ‖z‖²
+        theta_sum = sigma.clone()  # running Θ restricted to layers 1..h
+        for _ in range(self.depth):
+            theta = torch.arccos(cos)
+            sin = torch.sqrt((1.0 - cos * cos).clamp_min(0.0))
+            sigma_dot = (math.pi - theta) / math.pi
+            sigma = norms * (sin + (math.pi - theta) * cos) / math.pi
+            theta_sum = theta_sum * sigma_dot + sigma
+            safe = torch.where(norms > 0, norms, torch.ones_like(norms))
+            cos = torch.where(norms > 0, sigma / safe, torch.ones_like(sigma)).clamp(-1.0, 1.0)
+        return theta_sum

@@ -1,0 +1,103 @@
+"""Shift-invariant kernels: Gaussian, Laplacian, Matérn.
+
+By Bochner's theorem ``k(x − z) = E_{w~p}[cos(wᵀ(x − z))]`` with ``p`` the kernel's spectral
+density, and ``cos(wᵀx − wᵀz) = cos(wᵀx)cos(wᵀz) + sin(wᵀx)sin(wᵀz)``, so
+``φ(x, w) = [cos(wᵀx), sin(wᵀx)]`` (d2 = 2) for all three; only ``p`` differs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._validation import check_positive
+from .base import Kernel, standard_normal
+
+
+class ShiftInvariantKernel(Kernel):
+    """Common feature map of the cos/sin random Fourier features."""
+
+    def __init__(self, bandwidth: float = 1.0, *, dtype: str = "float64", device: str = "cpu") -> None:
+        super().__init__(dtype=dtype, device=device)
+        self.bandwidth = check_positive(bandwidth, "bandwidth")
+
+    def _param_names(self) -> tuple[str, ...]:
+        return ("bandwidth", *super()._param_names())
+
+    def feature_dim(self, d: int) -> int:
+        return 2
+
+    def _features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        proj = X @ W.T
+        return torch.stack((torch.cos(proj), torch.sin(proj)), dim=-1)
+
+    def diag(self, X) -> torch.Tensor:
+        X = self._matrix(X, "X")
+        return torch.ones(X.shape[0], dtype=X.dtype, device=X.device)
+
+
+class GaussianKernel(ShiftInvariantKernel):
+    """``K(x, z) = exp(-‖x − z‖² / 2σ²)``; ``p = N(0, σ⁻² I)``.
+
+    Equals scikit-learn's ``rbf_kernel`` with ``gamma = 1 / (2σ²)``.
+    """
+
+    def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        sq = (X * X).sum(1)[:, None] + (Z * Z).sum(1)[None, :] - 2.0 * (X @ Z.T)
+        return torch.exp(-sq.clamp_min(0.0) / (2.0 * self.bandwidth**2))
+
+    def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
+        return standard_normal((m, d), gen) / self.bandwidth
+
+
+class LaplacianKernel(ShiftInvariantKernel):
+    """``K(x, z) = exp(-‖x − z‖₁ / σ)`` (L1 distance, as scikit-learn's ``laplacian_kernel``
+    with ``gamma = 1/σ``); ``p`` = product of Cauchy(0, 1/σ) coordinates."""
+
+    def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-torch.cdist(X, Z, p=1.0) / self.bandwidth)
+
+    def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
+        u = torch.rand((m, d), generator=gen, dtype=torch.float64, device=gen.device)
+        return torch.tan(math.pi * (u - 0.5)) / self.bandwidth
+
+
+class MaternKernel(ShiftInvariantKernel):
+    """Matérn kernel with smoothness ``nu`` ∈ {0.5, 1.5, 2.5} and length scale ``bandwidth``.
+
+    Same convention as ``sklearn.gaussian_process.kernels.Matern(length_scale=bandwidth, nu=nu)``:
+    with ``r = ‖x − z‖₂ / σ``, ν=0.5: ``exp(−r)``; ν=1.5: ``(1 + √3 r) exp(−√3 r)``;
+    ν=2.5: ``(1 + √5 r + 5r²/3) exp(−√5 r)``. Its spectral density ``p`` is a multivariate
+    t distribution with 2ν degrees of freedom and scale ``1/σ``: ``w = g / (σ √(u / 2ν))`` with
+    ``g ~ N(0, I)`` and ``u ~ χ²_{2ν}``.
+    """
+
+    SUPPORTED_NU = (0.5, 1.5, 2.5)
+
+    def __init__(
+        self, nu: float = 1.5, bandwidth: float = 1.0, *, dtype: str = "float64", device: str = "cpu"
+    ) -> None:
+        if nu not in self.SUPPORTED_NU:
+            raise ValueError(f"nu must be one of {self.SUPPORTED_NU}, got {nu!r}")
+        super().__init__(bandwidth, dtype=dtype, device=device)
+        self.nu = float(nu)
+
+    def _param_names(self) -> tuple[str, ...]:
+        return ("nu", *super()._param_names())
+
+    def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        r = torch.cdist(X, Z, p=2.0, compute_mode="donot_use_mm_for_euclid_dist") / self.bandwidth
+        if self.nu == 0.5:
+            return torch.exp(-r)
+        if self.nu == 1.5:
+            s = math.sqrt(3.0) * r
+            return (1.0 + s) * torch.exp(-s)
+        s = math.sqrt(5.0) * r
+        return (1.0 + s + s * s / 3.0) * torch.exp(-s)
+
+    def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
+        dof = int(round(2 * self.nu))  # 1, 3 or 5: a chi-square as a sum of squared normals
+        chi2 = standard_normal((m, dof), gen).pow(2).sum(1, keepdim=True)
+        g = standard_normal((m, d), gen)
+        return g / (self.bandwidth * torch.sqrt(chi2 / dof))
