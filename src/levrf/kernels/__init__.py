@@ -2,10 +2,12 @@
 
 from .base import Kernel
 from .function import FunctionKernel
+from .spec import KERNELS, kernel_from_spec, kernel_to_spec
 from .relu import ArcCosineKernel, DeepReLUNTK, ReLUNTK
 from .shift_invariant import GaussianKernel, LaplacianKernel, MaternKernel, ShiftInvariantKernel
 
 __all__ = [
+    "KERNELS",
     "ArcCosineKernel",
     "DeepReLUNTK",
     "FunctionKernel",
@@ -15,4 +17,6 @@ __all__ = [
     "MaternKernel",
     "ReLUNTK",
     "ShiftInvariantKernel",
+    "kernel_from_spec",
+    "kernel_to_spec",
 ]

@@ -7,6 +7,7 @@ vector ``φ`` (``features``). Some kernels know only their closed form (``has_fe
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 
 import torch
@@ -47,9 +48,14 @@ class Kernel(ABC):
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
 
-    def get_params(self) -> dict:
-        """Constructor arguments, enough to rebuild an equal kernel."""
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor arguments, enough to rebuild an equal kernel (``deep`` is ignored)."""
         return {k: getattr(self, k) for k in self._param_names()}
+
+    def __sklearn_clone__(self) -> Kernel:
+        # scikit-learn's clone would rebuild the kernel from get_params(), whose names need not
+        # match the constructor's (FunctionKernel); a kernel is a value, so a copy is its clone.
+        return copy.deepcopy(self)
 
     def _param_names(self) -> tuple[str, ...]:
         return ("dtype", "device")

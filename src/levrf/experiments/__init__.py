@@ -1,0 +1,22 @@
+"""Experiments: each is a library function returning a result that writes JSON and draws a PNG.
+
+``EXPERIMENTS`` maps the names used by ``levrf experiment NAME`` to those functions.
+"""
+
+from .approx import ApproxResult, run_approx
+from .base import ExperimentResult
+from .krr import KRRResult, run_krr
+from .leverage_profile import LeverageProfileResult, run_leverage_profile
+
+EXPERIMENTS = {"approx": run_approx, "krr": run_krr, "leverage_profile": run_leverage_profile}
+
+__all__ = [
+    "EXPERIMENTS",
+    "ApproxResult",
+    "ExperimentResult",
+    "KRRResult",
+    "LeverageProfileResult",
+    "run_approx",
+    "run_krr",
+    "run_leverage_profile",
+]

@@ -1,0 +1,170 @@
+"""Exact ridge leverage function τ_λ(w) = tr[Φ(w)ᵀ (K + λI)⁻¹ Φ(w)] (paper Def. 3.1).
+
+One Cholesky factorisation ``K + λI = LLᵀ`` serves every weight: for a chunk of weights the
+features ``F = [Φ(w_1) … Φ(w_c)]`` (n × c·d2) are solved in one batched triangular solve
+``A = L⁻¹F`` and ``τ(w_r) = ‖A_r‖_F²`` summed over the d2 columns of weight r.
+
+For :class:`~levrf.ReLUNTK`, ``Φ(w) = D_{s_w} X`` with ``s_w = 1[Xw ≥ 0]``, so
+``τ(w) = s_wᵀ B s_w`` with ``B = (K + λI)⁻¹ ∘ XXᵀ`` (Hadamard product): one GEMM with the
+0/1 activation matrix per chunk instead of d solves per weight.
+
+Everything is computed in float64 whatever the kernel's dtype: leverage scores feed a sampling
+distribution whose tails matter, and ``K + λI`` is ill-conditioned for small λ.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._validation import as_matrix, check_positive, check_positive_int
+from ..kernels import FunctionKernel, Kernel, ReLUNTK
+
+#: budget for the intermediates of one chunk of weights, in bytes
+CHUNK_BYTES = 64 * 2**20
+
+
+def check_kernel(kernel) -> Kernel:
+    """A levrf kernel that has random features (needed to score weights)."""
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel must be a levrf kernel (e.g. levrf.GaussianKernel()), got {kernel!r}")
+    if not kernel.has_features:
+        raise ValueError(f"kernel {kernel!r} has no random features, so it has no leverage function")
+    return kernel
+
+
+def as_float64(kernel: Kernel, X, name: str = "X") -> torch.Tensor:
+    """Validated float64 copy of ``X`` on the kernel's device."""
+    return as_matrix(X, name, dtype=torch.float64, device=kernel.torch_device)
+
+
+def check_weights(kernel: Kernel, X: torch.Tensor, W) -> torch.Tensor:
+    """Validated float64 weights whose dimension matches ``X`` (any d1 for user kernels)."""
+    W = as_matrix(W, "W", dtype=torch.float64, device=X.device)
+    if not isinstance(kernel, FunctionKernel) and W.shape[1] != X.shape[1]:
+        raise ValueError(f"W has {W.shape[1]} columns but X has {X.shape[1]}; they must match")
+    return W
+
+
+def kernel_matrix(kernel: Kernel, X: torch.Tensor) -> torch.Tensor:
+    """Symmetrised exact ``K(X, X)`` in float64 (requires a closed form)."""
+    try:
+        K = kernel._exact(X, X)
+    except NotImplementedError as exc:
+        raise ValueError(f"exact leverage needs the closed form of {kernel!r}: {exc}") from exc
+    K = torch.as_tensor(K, dtype=torch.float64, device=X.device)
+    return 0.5 * (K + K.T)
+
+
+def weight_chunk(n_rows: int, floats_per_weight_row: int, batch_size: int | None) -> int:
+    """Weights per chunk: ``batch_size`` if given, else as many as fit :data:`CHUNK_BYTES`."""
+    if batch_size is not None:
+        return int(batch_size)
+    return max(1, CHUNK_BYTES // (8 * max(n_rows, 1) * max(floats_per_weight_row, 1)))
+
+
+def cholesky_shifted(K: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Lower Cholesky factor of ``K + αI`` with a clear error when it is not positive definite."""
+    eye = torch.eye(K.shape[0], dtype=K.dtype, device=K.device)
+    L, info = torch.linalg.cholesky_ex(K + alpha * eye)
+    if int(info) != 0:
+        raise ValueError(
+            f"K + alpha*I is not numerically positive definite for alpha={alpha}; use a larger alpha"
+        )
+    return L
+
+
+class ExactLeverage:
+    """τ_α(·) for fixed data and α: factor once, then score any number of weights.
+
+    Parameters
+    ----------
+    kernel : levrf kernel with random features and a closed form
+    X : (n, d) training inputs
+    alpha : float > 0, the ridge parameter λ at which leverage is measured
+    batch_size : int, optional
+        Weights per chunk; by default as many as fit a 64 MiB budget.
+
+    Notes
+    -----
+    Cost: one Cholesky (n³/3 flops), then ``n² · d2`` flops per weight (``n²`` for ReLUNTK);
+    memory ``O(n²)`` plus one chunk.
+    """
+
+    def __init__(self, kernel: Kernel, X, alpha: float, *, batch_size: int | None = None) -> None:
+        self.kernel = check_kernel(kernel)
+        self.alpha = check_positive(alpha, "alpha")
+        if batch_size is not None:
+            check_positive_int(batch_size, "batch_size")
+        self.batch_size = batch_size
+        self.X = as_float64(kernel, X)
+        self.K = kernel_matrix(kernel, self.X)
+        self.L = cholesky_shifted(self.K, self.alpha)
+        self._eigenvalues: torch.Tensor | None = None
+        self._B: torch.Tensor | None = None
+        if isinstance(kernel, ReLUNTK):
+            n = self.X.shape[0]
+            eye = torch.eye(n, dtype=self.X.dtype, device=self.X.device)
+            Linv = torch.linalg.solve_triangular(self.L, eye, upper=False)
+            self._B = (Linv.T @ Linv) * (self.X @ self.X.T)
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    def __call__(self, W) -> torch.Tensor:
+        """τ_α(w_r) for every row of ``W``: float64 tensor (m,)."""
+        W = check_weights(self.kernel, self.X, W)
+        if self._B is not None:
+            step = weight_chunk(self.n, 3, self.batch_size)
+            parts = [self._relu_ntk_chunk(W[a : a + step]) for a in range(0, W.shape[0], step)]
+        else:
+            d2 = self.kernel.feature_dim(self.X.shape[1])
+            step = weight_chunk(self.n, 3 * d2, self.batch_size)
+            parts = [self._generic_chunk(W[a : a + step]) for a in range(0, W.shape[0], step)]
+        return torch.cat(parts).clamp_min(0.0)
+
+    def _generic_chunk(self, W: torch.Tensor) -> torch.Tensor:
+        F = self.kernel._features(self.X, W).to(torch.float64)  # (n, c, d2)
+        c = W.shape[0]
+        A = torch.linalg.solve_triangular(self.L, F.reshape(self.n, -1), upper=False)
+        return A.pow(2).sum(0).reshape(c, -1).sum(1)
+
+    def _relu_ntk_chunk(self, W: torch.Tensor) -> torch.Tensor:
+        S = (self.X @ W.T >= 0).to(torch.float64)  # (n, c) activations s_w
+        return ((self._B @ S) * S).sum(0)
+
+    def eigenvalues(self) -> torch.Tensor:
+        """Eigenvalues of K (ascending, clamped at 0); computed once on demand."""
+        if self._eigenvalues is None:
+            self._eigenvalues = torch.linalg.eigvalsh(self.K).clamp_min(0.0)
+        return self._eigenvalues
+
+    def statistical_dimension(self, alpha: float | None = None) -> float:
+        """``s_α = Σ λ_i/(λ_i + α)`` from the eigenvalues of K (at this scorer's α by default)."""
+        alpha = self.alpha if alpha is None else check_positive(alpha, "alpha")
+        eig = self.eigenvalues()
+        return float((eig / (eig + alpha)).sum())
+
+    def at_alpha(self, alpha: float) -> ExactLeverage:
+        """The same scorer at another α (shares the eigenvalues already computed)."""
+        if alpha == self.alpha:
+            return self
+        other = ExactLeverage(self.kernel, self.X, alpha, batch_size=self.batch_size)
+        other._eigenvalues = self._eigenvalues
+        return other
+
+
+def slow_ridge_leverage(kernel: Kernel, X, W, alpha: float) -> torch.Tensor:
+    """The definition computed the direct way, one weight at a time (for tests only).
+
+    ``τ(w) = tr[Φ(w)ᵀ (K + αI)⁻¹ Φ(w)]`` with the explicit inverse of ``K + αI``.
+    """
+    X = as_float64(kernel, X)
+    W = check_weights(kernel, X, W)
+    K = kernel_matrix(kernel, X)
+    inv = torch.linalg.inv(K + alpha * torch.eye(X.shape[0], dtype=X.dtype, device=X.device))
+    out = []
+    for r in range(W.shape[0]):
+        Phi = kernel._features(X, W[r : r + 1])[:, 0, :].to(torch.float64)  # (n, d2)
+        out.append(torch.trace(Phi.T @ inv @ Phi))
+    return torch.stack(out)

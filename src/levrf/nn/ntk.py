@@ -1,0 +1,160 @@
+"""The kernel side of the equivalence: NTK ridge regression (Eq. 24–25) and the network's tangent kernel.
+
+    u*      = κ² H (κ² H + αI)⁻¹ Y
+    u*_test = κ² K(X_test, X) (κ² H + αI)⁻¹ Y
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .._validation import as_matrix, check_positive
+from ..kernels import Kernel, ReLUNTK
+
+
+class RidgePrediction(NamedTuple):
+    """NTK ridge regression predictions at the training inputs and (optionally) at test inputs."""
+
+    train: torch.Tensor
+    test: torch.Tensor | None
+
+
+def as_targets(y, n: int, *, dtype=torch.float64, device=None, name: str = "y") -> torch.Tensor:
+    """Targets as a finite tensor (n,) or (n, k) with ``n`` rows."""
+    if y is None:
+        raise ValueError(f"{name} must be an array of {n} targets, got None")
+    if isinstance(y, torch.Tensor):
+        T = y.detach().to(dtype=dtype, device=device)
+    else:
+        try:
+            T = torch.as_tensor(_numpy(y), dtype=dtype, device=device)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold real numbers: {exc}") from exc
+    if T.ndim not in (1, 2) or T.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) or ({n}, k), got {tuple(T.shape)}")
+    if not bool(torch.isfinite(T).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return T
+
+
+def _numpy(y):
+    import numpy as np
+
+    if hasattr(y, "to_numpy"):
+        y = y.to_numpy()
+    A = np.asarray(y)
+    if A.dtype.kind not in "biuf":
+        raise TypeError(f"dtype {A.dtype} is not numeric")
+    return A.astype(np.float64)
+
+
+def ntk_ridge(X, y, alpha: float, kappa: float = 1.0, X_test=None, kernel: Kernel | None = None
+              ) -> RidgePrediction:
+    """Predictions of NTK ridge regression, the fixed point of the regularized network's flow.
+
+    Parameters
+    ----------
+    X : array (n, d)
+        Training inputs.
+    y : array (n,) or (n, k)
+        Targets ``Y``.
+    alpha : float > 0
+        Ridge parameter α (the network's penalty weight).
+    kappa : float > 0, default=1.0
+        Output scale κ of the network.
+    X_test : array (n', d), optional
+        Test inputs.
+    kernel : levrf kernel, default=ReLUNTK()
+        The limiting tangent kernel ``H^cts`` (``DeepReLUNTK(L)`` for an L-hidden-layer net).
+
+    Returns
+    -------
+    RidgePrediction
+        ``train = κ²H(κ²H + αI)⁻¹Y`` and ``test = κ²K(X_test, X)(κ²H + αI)⁻¹Y`` (None without X_test).
+    """
+    alpha = check_positive(alpha, "alpha")
+    kappa = check_positive(kappa, "kappa")
+    kernel = ReLUNTK() if kernel is None else kernel
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel must be a levrf kernel, got {kernel!r}")
+    X = as_matrix(X, "X", dtype=kernel.torch_dtype, device=kernel.torch_device)
+    Y = as_targets(y, X.shape[0], dtype=X.dtype, device=X.device)
+    H = kernel(X)
+    coef = ridge_coefficients(H, Y, alpha, kappa)
+    test = None
+    if X_test is not None:
+        Xt = as_matrix(X_test, "X_test", dtype=X.dtype, device=X.device)
+        if Xt.shape[1] != X.shape[1]:
+            raise ValueError(f"X_test has {Xt.shape[1]} columns but X has {X.shape[1]}")
+        test = kappa**2 * (kernel(Xt, X) @ coef)
+    return RidgePrediction(kappa**2 * (H @ coef), test)
+
+
+def ridge_coefficients(H: torch.Tensor, Y: torch.Tensor, alpha: float, kappa: float) -> torch.Tensor:
+    """``(κ²H + αI)⁻¹ Y`` by a Cholesky solve."""
+    A = kappa**2 * 0.5 * (H + H.T) + alpha * torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
+    L = torch.linalg.cholesky(A)
+    rhs = Y if Y.ndim == 2 else Y[:, None]
+    sol = torch.cholesky_solve(rhs, L)
+    return sol if Y.ndim == 2 else sol[:, 0]
+
+
+def dynamic_kernel(net: nn.Module, X, Z=None) -> torch.Tensor:
+    """The tangent kernel ``H(t)_ij = <∂f(W(t), x_i)/∂W, ∂f(W(t), z_j)/∂W>`` of the current weights.
+
+    Closed form for :class:`TwoLayerReLU` (``(1/m) Σ_r c_r² x_iᵀz_j 1[w_rᵀx_i ≥ 0] 1[w_rᵀz_j ≥ 0]``),
+    layer-wise products of forward activations and backpropagated signals for
+    :class:`DeepReLUNet`, and per-example Jacobians (``torch.func``) for any other module with
+    scalar output per example.
+
+    Parameters
+    ----------
+    net : torch module mapping (n, d) inputs to (n,) outputs
+    X : array (n, d)
+    Z : array (n', d), optional; ``None`` means ``Z = X``
+
+    Returns
+    -------
+    tensor (n, n')
+    """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    p = next(net.parameters(), None)
+    if p is None:
+        raise ValueError("net has no parameters, so it has no tangent kernel")
+    X = as_matrix(X, "X", dtype=p.dtype, device=p.device)
+    Z = None if Z is None else as_matrix(Z, "Z", dtype=p.dtype, device=p.device)
+    if Z is not None and Z.shape[1] != X.shape[1]:
+        raise ValueError(f"Z has {Z.shape[1]} columns but X has {X.shape[1]}")
+    if hasattr(net, "tangent_kernel"):
+        with torch.no_grad():
+            return net.tangent_kernel(X, Z)
+    return empirical_ntk(net, X, Z)
+
+
+def empirical_ntk(net: nn.Module, X: torch.Tensor, Z: torch.Tensor | None = None,
+                  batch_size: int = 64) -> torch.Tensor:
+    """Tangent kernel of any scalar-output module from per-example Jacobians (``torch.func``).
+
+    Builds the Jacobian of ``batch_size`` examples at a time: memory ``batch_size × n_params``.
+    """
+    from torch.func import functional_call, jacrev, vmap
+
+    params = {k: v.detach() for k, v in net.named_parameters()}
+
+    def single(theta, x):
+        return functional_call(net, theta, (x.unsqueeze(0),)).reshape(())
+
+    def jac(A):
+        blocks = []
+        for s in range(0, A.shape[0], batch_size):
+            J = vmap(jacrev(single), in_dims=(None, 0))(params, A[s : s + batch_size])
+            blocks.append(torch.cat([j.reshape(j.shape[0], -1) for j in J.values()], dim=1))
+        return torch.cat(blocks)
+
+    JX = jac(X)
+    JZ = JX if Z is None else jac(Z)
+    return JX @ JZ.T

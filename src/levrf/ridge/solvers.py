@@ -1,0 +1,152 @@
+"""Linear algebra shared by the ridge estimators.
+
+- :func:`cholesky_solve` solves a symmetric positive definite system ``A X = B``, retrying with
+  a small diagonal *jitter* when ``A`` is numerically singular.
+- :class:`NormalEquations` accumulates ``G = ΨᵀΨ`` and ``R = ΨᵀY`` over row chunks of Ψ, so that
+  Ψ (n × D) never exists in memory at once.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from scipy.linalg import blas
+
+#: jitter tries: ``jitter_k = 10**k · eps · mean(diag A)`` for k = 0..JITTER_TRIES-1
+JITTER_TRIES = 6
+
+
+class JitterWarning(UserWarning):
+    """A diagonal jitter had to be added to make a system numerically positive definite."""
+
+
+def cholesky_solve(A: torch.Tensor, B: torch.Tensor, *, what: str = "the system matrix") -> tuple[torch.Tensor, float]:
+    """Solve ``A X = B`` for symmetric positive definite ``A`` by a Cholesky factorization.
+
+    When the factorization fails (``A`` is numerically singular, e.g. ``K + αI`` with α below
+    the rounding error of ``K``), it is retried with ``A + jitter·I`` for
+    ``jitter = 10**k · eps · mean(diag A)``, ``k = 0, …, 5`` (``eps`` the machine epsilon of the
+    dtype), and a :class:`JitterWarning` reports the jitter used. If every try fails a
+    ``numpy.linalg.LinAlgError`` (a ``ValueError``) explains what to change.
+
+    Parameters
+    ----------
+    A : torch.Tensor (D, D)
+        Symmetric positive (semi-)definite matrix; only its lower triangle is read.
+    B : torch.Tensor (D,) or (D, k)
+        Right-hand side(s).
+    what : str
+        How ``A`` is named in warnings and errors (e.g. ``"K + alpha*I"``).
+
+    Returns
+    -------
+    X : torch.Tensor, same shape as ``B``
+    jitter : float
+        The diagonal jitter that was added (0.0 when none was needed).
+    """
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"{what} must be a square matrix, got shape {tuple(A.shape)}")
+    if B.shape[0] != A.shape[0]:
+        raise ValueError(f"right-hand side has {B.shape[0]} rows but {what} has {A.shape[0]}")
+    if not bool(torch.isfinite(A).all()):
+        raise ValueError(
+            f"{what} contains NaN or infinite values; the inputs are too large for this kernel and "
+            "dtype (rescale X or use dtype='float64')"
+        )
+    rhs = B[:, None] if B.ndim == 1 else B
+    L, info = torch.linalg.cholesky_ex(A)
+    jitter = 0.0
+    if int(info) != 0:
+        eps = torch.finfo(A.dtype).eps
+        scale = float(A.diagonal().abs().mean()) or 1.0
+        eye = torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
+        for k in range(JITTER_TRIES):
+            jitter = 10.0**k * eps * scale
+            L, info = torch.linalg.cholesky_ex(A + jitter * eye)
+            if int(info) == 0:
+                break
+        else:
+            raise np.linalg.LinAlgError(
+                f"{what} is not numerically positive definite, even with a diagonal jitter of "
+                f"{jitter:.3g}; increase alpha, use dtype='float64', or check that the kernel is "
+                "positive semi-definite"
+            )
+        warnings.warn(
+            f"{what} was numerically singular; added {jitter:.3g} to its diagonal (increase alpha "
+            "or use dtype='float64' to avoid this)",
+            JitterWarning,
+            stacklevel=3,
+        )
+    X = torch.cholesky_solve(rhs, L)
+    return (X[:, 0] if B.ndim == 1 else X), jitter
+
+
+_NUMPY = {torch.float64: np.float64, torch.float32: np.float32}
+
+
+def _syrk_for(dtype: torch.dtype):
+    return {torch.float64: blas.dsyrk, torch.float32: blas.ssyrk}.get(dtype)
+
+
+class NormalEquations:
+    """Streaming accumulator of ``G = ΨᵀΨ`` (D × D) and ``R = ΨᵀY`` (D × k).
+
+    On the CPU the Gram update is a BLAS ``syrk`` (rank-b update of one triangle: half the
+    flops of a GEMM); on other devices it is ``torch.addmm`` into a preallocated matrix.
+
+    Parameters
+    ----------
+    n_columns : int
+        D, the number of columns of Ψ.
+    n_targets : int
+        k, the number of columns of Y (0 to accumulate G alone).
+    dtype, device : torch dtype and device of the chunks that will be added.
+    """
+
+    def __init__(self, n_columns: int, n_targets: int, *, dtype: torch.dtype, device: torch.device) -> None:
+        self.n_columns = int(n_columns)
+        self.n_targets = int(n_targets)
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self.n_rows = 0
+        self._syrk = _syrk_for(dtype) if self.device.type == "cpu" else None
+        if self._syrk is not None:
+            # Fortran order so that syrk updates it in place (its upper triangle only)
+            self._G = np.zeros((self.n_columns, self.n_columns), dtype=_NUMPY[dtype], order="F")
+        else:
+            self._G = torch.zeros(self.n_columns, self.n_columns, dtype=dtype, device=self.device)
+        self.R = torch.zeros(self.n_columns, self.n_targets, dtype=dtype, device=self.device)
+
+    def add(self, Psi: torch.Tensor, Y: torch.Tensor | None = None) -> None:
+        """Add the rows ``Psi`` (b, D) and their targets ``Y`` (b, k)."""
+        if Psi.shape[1] != self.n_columns:
+            raise ValueError(f"Psi has {Psi.shape[1]} columns, expected {self.n_columns}")
+        if Psi.shape[0] == 0:
+            return
+        if self._syrk is not None:
+            P = Psi.detach().contiguous().numpy()
+            # P is C-ordered (b, D), so P.T is a Fortran-ordered (D, b) matrix A and A Aᵀ = ΨᵀΨ
+            self._G = self._syrk(1.0, P.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
+        else:
+            self._G.addmm_(Psi.T, Psi)
+        if self.n_targets:
+            if Y is None or Y.shape != (Psi.shape[0], self.n_targets):
+                raise ValueError(f"Y must have shape ({Psi.shape[0]}, {self.n_targets})")
+            self.R.addmm_(Psi.T, Y)
+        self.n_rows += Psi.shape[0]
+
+    def gram(self) -> torch.Tensor:
+        """The full symmetric ``G = ΨᵀΨ`` accumulated so far."""
+        if self._syrk is None:
+            return self._G.clone()
+        U = torch.from_numpy(np.triu(self._G))
+        return (U + U.T - torch.diag(U.diagonal())).to(self.dtype)
+
+
+def ridge_solve(G: torch.Tensor, R: torch.Tensor, alpha: float, *, what: str = "Psi^T Psi + alpha*I"):
+    """``β = (G + αI)⁻¹ R`` by :func:`cholesky_solve`; returns ``(β, jitter)``."""
+    A = G.clone()
+    A.diagonal().add_(alpha)
+    return cholesky_solve(A, R, what=what)
