@@ -4,7 +4,7 @@ Implements "Generalized Leverage Score Sampling for Neural Networks" (Lee, Shen,
 NeurIPS 2020). See ``docs/`` for the mathematics.
 """
 
-from . import datasets
+from . import datasets, nn
 from .features import RandomFeatures
 from .kernels import (
     ArcCosineKernel,
@@ -31,6 +31,7 @@ __all__ = [
     "RandomFeatures",
     "ReLUNTK",
     "datasets",
+    "nn",
     "feature_bound",
     "spectral_error",
     "statistical_dimension",

@@ -2,9 +2,9 @@
 
 from .base import Kernel
 from .function import FunctionKernel
-from .spec import KERNELS, kernel_from_spec, kernel_to_spec
 from .relu import ArcCosineKernel, DeepReLUNTK, ReLUNTK
 from .shift_invariant import GaussianKernel, LaplacianKernel, MaternKernel, ShiftInvariantKernel
+from .spec import KERNELS, kernel_from_spec, kernel_to_spec
 
 __all__ = [
     "KERNELS",

@@ -1,0 +1,205 @@
+"""Approximate ridge leverage for large n: never an n × n matrix.
+
+Three estimators of τ_λ(w) = tr[Φ(w)ᵀ(K + λI)⁻¹Φ(w)], compared in ``docs/leverage.md`` and
+``benchmarks/leverage.py``:
+
+``subsample`` (the default of ``method="approximate"``)
+    Exact leverage on ``r`` uniformly sampled rows with λ rescaled to ``λ·r/n``. Writing
+    τ(w) = ⟨e_w, (T*T + λ)⁻¹ T*T e_w⟩ with ``T*T`` the integral operator on weights with kernel
+    ``Σ_i φ(x_i, w)ᵀφ(x_i, w')`` (a sum over rows), a uniform subsample of r rows estimates
+    ``(r/n)·T*T``, so ``τ_S(w; λ r/n) ≈ τ(w; λ)``. Cost ``O(r³ + r²·M·d2)`` for M weights,
+    independent of n; memory ``O(r²)``.
+``nystrom``
+    ``K ≈ K_nr K_rr⁻¹ K_rn`` with r landmark rows, inverted by Woodbury:
+    ``τ(w) ≈ (‖Φ(w)‖² − ‖R⁻¹ K_rn Φ(w)‖²)/λ`` with ``RRᵀ = λK_rr + K_rn K_nr``.
+    Memory ``O(n·r)``; cost ``O(n·r·M·d2)`` (touches every row for every weight).
+``pool_gram``
+    The candidate pool itself estimates K: ``K ≈ ZZᵀ`` with ``Z = [Φ(w_1) … Φ(w_M)]/√M``.
+    By push-through, ``(ZZᵀ + λI)⁻¹Z = Z(G + λI)⁻¹`` with ``G = ZᵀZ`` (D × D, D = M·d2,
+    accumulated over row chunks). Leaving w_r out of its own estimate of K (so the estimate
+    is independent of w_r) gives ``τ_r ≈ M·(tr[(λE_rr)⁻¹] − d2)`` with ``E = (G + λI)⁻¹`` and
+    ``E_rr`` its d2 × d2 diagonal block. Memory ``O(D²)``, cost ``O(n·D² + D³)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._validation import check_positive, check_positive_int
+from ..kernels import Kernel
+from .scores import (
+    ExactLeverage,
+    as_float64,
+    check_kernel,
+    check_weights,
+    cholesky_shifted,
+    weight_chunk,
+)
+
+#: rows per chunk when streaming over the data
+ROW_CHUNK = 4096
+#: largest pool Gram (D × D, D = M·d2) that ``pool_gram`` accepts
+MAX_POOL_GRAM_DIM = 16_384
+
+
+def default_rank(n: int) -> int:
+    """Default number of rows ``r`` of the approximate methods: ``min(n, 2000)``."""
+    return min(n, 2000)
+
+
+def _landmarks(n: int, rank: int, generator: torch.Generator) -> torch.Tensor:
+    if rank >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=generator)[:rank].sort().values
+
+
+class SubsampleLeverage:
+    """τ_λ from ``rank`` uniformly sampled rows at the rescaled ridge ``λ·r/n``.
+
+    Parameters
+    ----------
+    kernel, X, alpha : as in :class:`~levrf.leverage.scores.ExactLeverage`
+    rank : int, optional
+        Rows kept (default ``min(n, 2000)``); ``rank >= n`` is the exact method.
+    generator : torch.Generator
+        Chooses the rows.
+    """
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        X,
+        alpha: float,
+        *,
+        rank: int | None = None,
+        generator: torch.Generator,
+        batch_size: int | None = None,
+        _rows: torch.Tensor | None = None,
+    ) -> None:
+        check_kernel(kernel)
+        self.alpha = check_positive(alpha, "alpha")
+        X = as_float64(kernel, X)
+        self.n = X.shape[0]
+        self.rank = default_rank(self.n) if rank is None else min(check_positive_int(rank, "rank"), self.n)
+        self.rows = _landmarks(self.n, self.rank, generator) if _rows is None else _rows
+        self._X = X
+        self._generator = generator
+        self.inner = ExactLeverage(
+            kernel, X[self.rows.to(X.device)], self.alpha * self.rank / self.n, batch_size=batch_size
+        )
+
+    def __call__(self, W) -> torch.Tensor:
+        return self.inner(W)
+
+    def eigenvalues(self) -> torch.Tensor:
+        """Estimated nonzero eigenvalues of K: those of the subsample's K scaled by n/r."""
+        return self.inner.eigenvalues() * (self.n / self.rank)
+
+    def statistical_dimension(self, alpha: float | None = None) -> float:
+        alpha = self.alpha if alpha is None else check_positive(alpha, "alpha")
+        eig = self.eigenvalues()
+        return float((eig / (eig + alpha)).sum())
+
+    def at_alpha(self, alpha: float) -> SubsampleLeverage:
+        if alpha == self.alpha:
+            return self
+        other = SubsampleLeverage(
+            self.inner.kernel, self._X, alpha, rank=self.rank, generator=self._generator,
+            batch_size=self.inner.batch_size, _rows=self.rows,
+        )
+        other.inner._eigenvalues = self.inner._eigenvalues
+        return other
+
+
+class NystromLeverage:
+    """τ_λ under the Nyström approximation ``K ≈ K_nr K_rr⁻¹ K_rn`` (Woodbury; O(n·r) memory)."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        X,
+        alpha: float,
+        *,
+        rank: int | None = None,
+        generator: torch.Generator,
+        batch_size: int | None = None,
+    ) -> None:
+        self.kernel = check_kernel(kernel)
+        self.alpha = check_positive(alpha, "alpha")
+        self.X = as_float64(kernel, X)
+        n = self.X.shape[0]
+        self.rank = default_rank(n) if rank is None else min(check_positive_int(rank, "rank"), n)
+        self.batch_size = batch_size
+        rows = _landmarks(n, self.rank, generator).to(self.X.device)
+        Xr = self.X[rows]
+        Krr = kernel._exact(Xr, Xr).to(torch.float64)
+        self.Krr = 0.5 * (Krr + Krr.T)
+        self.Knr = torch.cat(
+            [kernel._exact(self.X[a : a + ROW_CHUNK], Xr).to(torch.float64) for a in range(0, n, ROW_CHUNK)]
+        )
+        Mmat = self.alpha * self.Krr + self.Knr.T @ self.Knr
+        jitter = 1e-12 * float(Mmat.diagonal().mean())
+        self.R = cholesky_shifted(0.5 * (Mmat + Mmat.T), jitter)
+
+    def __call__(self, W) -> torch.Tensor:
+        W = check_weights(self.kernel, self.X, W)
+        n = self.X.shape[0]
+        d2 = self.kernel.feature_dim(self.X.shape[1])
+        step = weight_chunk(min(n, ROW_CHUNK), 2 * d2, self.batch_size)
+        out = []
+        for a in range(0, W.shape[0], step):
+            Wc = W[a : a + step]
+            c = Wc.shape[0]
+            P = torch.zeros(self.rank, c * d2, dtype=torch.float64, device=W.device)
+            norms = torch.zeros(c, dtype=torch.float64, device=W.device)
+            for b in range(0, n, ROW_CHUNK):
+                F = self.kernel._features(self.X[b : b + ROW_CHUNK], Wc).to(torch.float64).reshape(-1, c * d2)
+                P += self.Knr[b : b + ROW_CHUNK].T @ F
+                norms += F.pow(2).sum(0).reshape(c, d2).sum(1)
+            A = torch.linalg.solve_triangular(self.R, P, upper=False)
+            out.append((norms - A.pow(2).sum(0).reshape(c, d2).sum(1)) / self.alpha)
+        return torch.cat(out).clamp_min(0.0)
+
+    def eigenvalues(self) -> torch.Tensor:
+        """Eigenvalues of the Nyström approximation (those of K_rr^{-1/2} K_rn K_nr K_rr^{-1/2})."""
+        e, V = torch.linalg.eigh(self.Krr)
+        keep = e > 1e-10 * e.max()
+        T = self.Knr @ (V[:, keep] / e[keep].sqrt())
+        return torch.linalg.eigvalsh(T.T @ T).clamp_min(0.0)
+
+    def statistical_dimension(self, alpha: float | None = None) -> float:
+        alpha = self.alpha if alpha is None else check_positive(alpha, "alpha")
+        eig = self.eigenvalues()
+        return float((eig / (eig + alpha)).sum())
+
+
+def pool_gram_leverage(kernel: Kernel, X, W, alpha: float) -> torch.Tensor:
+    """Leave-one-out τ_λ of each row of the pool ``W``, using the pool itself as K's estimate.
+
+    ``τ_r ≈ M·(tr[(λE_rr)⁻¹] − d2)``, ``E = (ZᵀZ + λI)⁻¹``, ``Z = Φ(X, W)/√M`` (see module
+    docstring). ``ZᵀZ`` is accumulated over row chunks: memory O(D²) with D = M·d2, never n × n.
+    """
+    check_kernel(kernel)
+    alpha = check_positive(alpha, "alpha")
+    X = as_float64(kernel, X)
+    W = check_weights(kernel, X, W)
+    M = W.shape[0]
+    d2 = kernel.feature_dim(X.shape[1])
+    D = M * d2
+    if D > MAX_POOL_GRAM_DIM:
+        raise ValueError(
+            f"pool_gram needs a {D} x {D} Gram (M={M} weights x d2={d2}); the limit is "
+            f"{MAX_POOL_GRAM_DIM}: use fewer weights or method='subsample'"
+        )
+    G = torch.zeros(D, D, dtype=torch.float64, device=X.device)
+    for b in range(0, X.shape[0], ROW_CHUNK):
+        Z = kernel._features(X[b : b + ROW_CHUNK], W).to(torch.float64).reshape(-1, D) / math.sqrt(M)
+        G += Z.T @ Z
+    L = cholesky_shifted(0.5 * (G + G.T), alpha)
+    Linv = torch.linalg.solve_triangular(L, torch.eye(D, dtype=G.dtype, device=G.device), upper=False)
+    blocks = Linv.reshape(D, M, d2).permute(1, 2, 0)  # (M, d2, D): columns of L⁻¹ per weight
+    E = blocks @ blocks.transpose(1, 2)  # (M, d2, d2) diagonal blocks of (G + λI)⁻¹
+    tr_inv = torch.linalg.inv(alpha * E).diagonal(dim1=1, dim2=2).sum(1)
+    return (M * (tr_inv - d2)).clamp_min(0.0)

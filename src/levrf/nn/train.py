@@ -1,0 +1,346 @@
+"""Full-batch gradient descent on the regularized objective, tracked against NTK ridge regression.
+
+    minimise  ½‖Y − κ f(θ, X)‖² + ½ (α / (L+1)) ‖θ − θ_ref‖²
+
+``θ_ref = 0`` (``penalty="origin"``, the paper's Eq. 6/10) or ``θ_ref = θ(0)`` (``penalty="init"``).
+``L + 1`` is the number of trained weight matrices (1 for :class:`TwoLayerReLU`), the degree of
+positive homogeneity of f, so that the training predictions ``u = κ f(θ(t), X)`` follow
+``du/dt = κ²H(t)(Y − u) − α(u − u_ref)`` with ``u_ref = 0`` for the origin penalty (Eq. 15–16).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .._validation import as_matrix, check_positive, check_positive_int
+from ..kernels import Kernel
+from .ntk import as_targets, dynamic_kernel, ridge_coefficients
+from .two_layer import TwoLayerReLU
+
+PENALTIES = ("origin", "init")
+
+
+@dataclasses.dataclass
+class History:
+    """What :func:`train_regularized` recorded, one entry per recorded step.
+
+    Gaps are Euclidean norms over the training (test) inputs; ``relative_*`` divide by ``‖u*‖``
+    (``‖u*_test‖``). Kernel norms are spectral norms; ``weight_drift`` is the largest change of
+    one neuron's incoming weight vector, ``max_r ‖w_r(t) − w_r(0)‖`` (over all layers).
+    """
+
+    step: list[int] = dataclasses.field(default_factory=list)
+    time: list[float] = dataclasses.field(default_factory=list)
+    loss: list[float] = dataclasses.field(default_factory=list)
+    train_gap: list[float] = dataclasses.field(default_factory=list)
+    relative_train_gap: list[float] = dataclasses.field(default_factory=list)
+    test_gap: list[float] = dataclasses.field(default_factory=list)
+    relative_test_gap: list[float] = dataclasses.field(default_factory=list)
+    kernel_drift: list[float] = dataclasses.field(default_factory=list)
+    kernel_error: list[float] = dataclasses.field(default_factory=list)
+    weight_drift: list[float] = dataclasses.field(default_factory=list)
+    lr: float = math.nan
+    alpha: float = math.nan
+    kappa: float = math.nan
+    penalty: str = "origin"
+    steps: int = 0
+    converged: bool = False
+    #: final predictions u_nn = κ f(θ, X) and their NTK ridge twins
+    u_train: torch.Tensor | None = None
+    u_test: torch.Tensor | None = None
+    u_star: torch.Tensor | None = None
+    u_star_test: torch.Tensor | None = None
+
+    def to_dict(self) -> dict:
+        """Plain Python numbers and lists (tensors become lists)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.tolist() if isinstance(v, torch.Tensor) else v
+        return out
+
+
+def stopping_time(epsilon: float, lambda0: float, kappa: float = 1.0, alpha: float = 0.0) -> float:
+    """The theorem's training time ``T = ln(1/ε) / (κ²Λ0 + α)``.
+
+    The NTK ridge flow ``du/dt = κ²H(Y − u) − αu`` contracts by ``e^{−(κ²Λ0+α)t}``, with
+    ``Λ0 = λ_min(H^cts)``; at ``T`` it is within ``ε ‖u(0) − u*‖`` of ``u*``. GD with step η needs
+    ``ceil(T/η)`` steps (each step contracts at least as much as ``e^{−η(κ²Λ0+α)}``).
+    """
+    if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or not 0 < epsilon < 1:
+        raise ValueError(f"epsilon must lie strictly between 0 and 1, got {epsilon!r}")
+    lambda0 = check_positive(lambda0, "lambda0", allow_zero=True)
+    kappa = check_positive(kappa, "kappa")
+    alpha = check_positive(alpha, "alpha", allow_zero=True)
+    rate = kappa**2 * lambda0 + alpha
+    if rate <= 0:
+        raise ValueError("kappa²·lambda0 + alpha must be > 0 for a finite stopping time")
+    return math.log(1.0 / epsilon) / rate
+
+
+def default_learning_rate(net: nn.Module, X, alpha: float, kappa: float | None = None) -> float:
+    """``1 / (κ² λ_max(H(0)) + α)`` for the current weights of ``net``."""
+    alpha = check_positive(alpha, "alpha", allow_zero=True)
+    kappa = _kappa(net, kappa)
+    H = dynamic_kernel(net, X)
+    lam = float(torch.linalg.eigvalsh(0.5 * (H + H.T))[-1])
+    return 1.0 / (kappa**2 * lam + alpha)
+
+
+def _kappa(net, kappa) -> float:
+    if kappa is None:
+        kappa = getattr(net, "kappa", 1.0)
+    return check_positive(kappa, "kappa")
+
+
+def _spectral(A: torch.Tensor) -> float:
+    return float(torch.linalg.eigvalsh(0.5 * (A + A.T)).abs().max())
+
+
+class _TwoLayerEngine:
+    """Closed-form forward and gradient of :class:`TwoLayerReLU`: two matmuls per step."""
+
+    def __init__(self, net: TwoLayerReLU, X: torch.Tensor, X_test, linearized: bool) -> None:
+        self.net, self.X = net, X
+        self.W = net.weight
+        self.S0 = net.activations(X) if linearized else None
+        self.S0_test = None if (X_test is None or not linearized) else net.activations(X_test)
+        self.params = [net.weight]
+
+    def _outputs(self, X: torch.Tensor, S0) -> tuple[torch.Tensor, torch.Tensor]:
+        v = self.net.output_weights()
+        P = X @ self.W.T
+        if S0 is None:
+            P.clamp_min_(0.0)
+            S = torch.sign(P)  # 1[wᵀx > 0]; ties have probability 0
+            return P @ v, S
+        return (P * S0) @ v, S0
+
+    def data_gradient(self, Y: torch.Tensor, kappa: float) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        with torch.no_grad():
+            f, S = self._outputs(self.X, self.S0)
+            u = kappa * f
+            coef = -kappa * self.net.output_weights()
+            G = coef[:, None] * (S.T @ ((Y - u)[:, None] * self.X))
+        return u, [G]
+
+    def predict(self, X: torch.Tensor, test: bool) -> torch.Tensor:
+        with torch.no_grad():
+            return self._outputs(X, self.S0_test if test else self.S0)[0]
+
+
+class _AutogradEngine:
+    """Any module with (n,) output: gradients by autograd, no loop over examples or neurons."""
+
+    def __init__(self, net: nn.Module, X: torch.Tensor) -> None:
+        self.net, self.X = net, X
+        self.params = [p for p in net.parameters() if p.requires_grad]
+
+    def data_gradient(self, Y: torch.Tensor, kappa: float) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        with torch.enable_grad():
+            u = kappa * self.net(self.X)
+            loss = 0.5 * ((Y - u) ** 2).sum()
+            grads = torch.autograd.grad(loss, self.params)
+        return u.detach(), list(grads)
+
+    def predict(self, X: torch.Tensor, test: bool) -> torch.Tensor:
+        with torch.no_grad():
+            return self.net(X)
+
+
+def train_regularized(
+    net: nn.Module,
+    X,
+    y,
+    alpha: float,
+    kappa: float | None = None,
+    steps: int | None = None,
+    tol: float | None = None,
+    lr: float | None = None,
+    penalty: str = "origin",
+    X_test=None,
+    *,
+    kernel: Kernel | None = None,
+    callback: Callable[[int, nn.Module, dict], bool | None] | None = None,
+    record_every: int | None = None,
+    track_kernel: bool = True,
+    linearized: bool = False,
+    max_steps: int = 200_000,
+    quiet: bool = False,
+) -> History:
+    """Train ``net`` in place by full-batch gradient descent on the regularized square loss.
+
+    Parameters
+    ----------
+    net : TwoLayerReLU, DeepReLUNet or any module mapping (n, d) to (n,)
+        Positively homogeneous of degree ``net.n_trained_layers`` (default 1) in its parameters.
+    X : array (n, d)
+        Training inputs.
+    y : array (n,)
+        Targets ``Y``.
+    alpha : float > 0
+        Ridge parameter α; the penalty weight is ``α / net.n_trained_layers``.
+    kappa : float > 0, optional
+        Output scale κ; defaults to ``net.kappa``.
+    steps : int, optional
+        Number of GD steps; with ``tol`` also given, the maximum number.
+    tol : float, optional
+        Stop once ``‖∇L‖_F ≤ tol · ‖∇L(θ(0))‖_F`` (at most ``steps`` or ``max_steps`` steps).
+    lr : float, optional
+        Step size; default ``1 / (κ²λ_max(H(0)) + α)``.
+    penalty : {"origin", "init"}
+        Pull toward 0 (the paper's objective) or toward the initial weights. With ``"init"``
+        the fixed point is ``u*`` only if the initial output is 0 (``symmetric=True``).
+    X_test : array (n', d), optional
+        Test inputs, to record ``‖u_nn,test − u*_test‖``.
+    kernel : levrf kernel, optional
+        ``H^cts`` for ``u*`` and the kernel error; default ``net.limit_kernel()``.
+    callback : callable(step, net, record) -> bool, optional
+        Called at each recorded step with that step's record (a dict); returning True stops.
+    record_every : int, optional
+        Record every this many steps (and always at the first and last step); default
+        ``steps // 50`` or 100.
+    track_kernel : bool, default=True
+        Record ``‖H(t) − H(0)‖₂`` and ``‖H(t) − H^cts‖₂`` (costs one tangent kernel per record).
+    linearized : bool, default=False
+        Freeze the activation patterns at their initial values (:class:`TwoLayerReLU` only): the
+        network becomes linear in W with tangent kernel fixed at ``H(0)``.
+    max_steps : int, default=200000
+        Cap when only ``tol`` is given.
+    quiet : bool, default=False
+        Hide the tqdm progress bar.
+
+    Returns
+    -------
+    History
+    """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    alpha = check_positive(alpha, "alpha")
+    kappa = _kappa(net, kappa)
+    if penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
+    if steps is None and tol is None:
+        raise ValueError("give steps (number of GD steps) or tol (relative gradient norm), or both")
+    steps = check_positive_int(steps, "steps") if steps is not None else check_positive_int(max_steps, "max_steps")
+    if tol is not None:
+        tol = check_positive(tol, "tol")
+    if linearized and not isinstance(net, TwoLayerReLU):
+        raise ValueError("linearized=True is available for TwoLayerReLU only")
+    p0 = next(net.parameters(), None)
+    if p0 is None:
+        raise ValueError("net has no parameters to train")
+    dtype, device = p0.dtype, p0.device
+    X = as_matrix(X, "X", dtype=dtype, device=device)
+    Y = as_targets(y, X.shape[0], dtype=dtype, device=device)
+    if Y.ndim != 1:
+        raise ValueError(f"y must be one-dimensional (n,), got shape {tuple(Y.shape)}")
+    Xt = None
+    if X_test is not None:
+        Xt = as_matrix(X_test, "X_test", dtype=dtype, device=device)
+        if Xt.shape[1] != X.shape[1]:
+            raise ValueError(f"X_test has {Xt.shape[1]} columns but X has {X.shape[1]}")
+    if kernel is None:
+        if not hasattr(net, "limit_kernel"):
+            raise ValueError("net has no limit_kernel(); pass kernel= (its infinite-width tangent kernel)")
+        kernel = net.limit_kernel()
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel must be a levrf kernel, got {kernel!r}")
+    if record_every is None:
+        record_every = max(1, steps // 50) if tol is None else 100
+    record_every = check_positive_int(record_every, "record_every")
+
+    engine = (_TwoLayerEngine(net, X, Xt, linearized) if isinstance(net, TwoLayerReLU)
+              else _AutogradEngine(net, X))
+    params = engine.params
+    refs = [p.detach().clone() for p in params]
+    anchors = [torch.zeros_like(p) for p in params] if penalty == "origin" else refs
+    decay = alpha / getattr(net, "n_trained_layers", 1)
+
+    # the NTK ridge twin
+    H_cts = kernel(X.to(kernel.torch_dtype)).to(dtype)
+    coef = ridge_coefficients(H_cts, Y, alpha, kappa)
+    u_star = kappa**2 * (H_cts @ coef)
+    u_star_test = None if Xt is None else kappa**2 * (kernel(Xt, X).to(dtype) @ coef)
+    H0 = _tangent(net, engine, X) if (track_kernel or lr is None) else None
+    if lr is None:
+        lr = 1.0 / (kappa**2 * float(torch.linalg.eigvalsh(0.5 * (H0 + H0.T))[-1]) + alpha)
+    lr = check_positive(lr, "lr")
+
+    hist = History(lr=lr, alpha=alpha, kappa=kappa, penalty=penalty)
+    star_norm = float(u_star.norm())
+    star_test_norm = None if u_star_test is None else float(u_star_test.norm())
+
+    def record(step: int, u: torch.Tensor) -> dict:
+        with torch.no_grad():
+            pen = sum(float(((p - a) ** 2).sum()) for p, a in zip(params, anchors, strict=True))
+            loss = 0.5 * float(((Y - u) ** 2).sum()) + 0.5 * decay * pen
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"training diverged at step {step} (loss {loss}); use a smaller lr (was {lr:g})")
+            rec = {"step": step, "time": step * lr, "loss": loss}
+            gap = float((u - u_star).norm())
+            rec.update(train_gap=gap, relative_train_gap=gap / star_norm if star_norm > 0 else math.nan)
+            if Xt is not None:
+                ut = kappa * engine.predict(Xt, test=True)
+                tgap = float((ut - u_star_test).norm())
+                rec.update(test_gap=tgap, relative_test_gap=tgap / star_test_norm if star_test_norm else math.nan)
+            if track_kernel:
+                Ht = _tangent(net, engine, X)
+                rec.update(kernel_drift=_spectral(Ht - H0), kernel_error=_spectral(Ht - H_cts))
+            rec["weight_drift"] = max(_max_row_change(p, r) for p, r in zip(params, refs, strict=True))
+        for key, value in rec.items():
+            getattr(hist, key).append(value)
+        return rec
+
+    bar = tqdm(total=steps, desc="train_regularized", disable=quiet, leave=False)
+    grad0 = None
+    step = 0
+    try:
+        while True:
+            u, grads = engine.data_gradient(Y, kappa)
+            with torch.no_grad():
+                full = [g + decay * (p - a) for g, p, a in zip(grads, params, anchors, strict=True)]
+                gnorm = math.sqrt(sum(float((g * g).sum()) for g in full)) if tol is not None else 0.0
+            grad0 = gnorm if grad0 is None else grad0
+            done = step >= steps or (tol is not None and gnorm <= tol * grad0)
+            if tol is not None and gnorm <= tol * grad0:
+                hist.converged = True
+            if step % record_every == 0 or done:
+                rec = record(step, u)
+                if callback is not None and callback(step, net, rec):
+                    done = True
+            if done:
+                break
+            with torch.no_grad():
+                for p, g in zip(params, full, strict=True):
+                    p.sub_(lr * g)
+            step += 1
+            bar.update(1)
+    finally:
+        bar.close()
+    hist.steps = step
+    hist.u_train = u.detach().clone()
+    hist.u_star, hist.u_star_test = u_star, u_star_test
+    if Xt is not None:
+        hist.u_test = kappa * engine.predict(Xt, test=True).detach().clone()
+    return hist
+
+
+def _tangent(net: nn.Module, engine, X: torch.Tensor) -> torch.Tensor:
+    if isinstance(engine, _TwoLayerEngine) and engine.S0 is not None:
+        c2 = net.importance**2 / net.width
+        return (X @ X.T) * ((engine.S0 * c2) @ engine.S0.T)
+    return dynamic_kernel(net, X)
+
+
+def _max_row_change(p: torch.Tensor, ref: torch.Tensor) -> float:
+    """Largest norm of a row (one neuron's incoming weights) of ``p − ref``."""
+    diff = (p - ref).reshape(-1, p.shape[-1])
+    return float(diff.norm(dim=1).max())

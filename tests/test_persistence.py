@@ -1,0 +1,106 @@
+"""Safe model files: round trips predict identically; damaged or foreign files raise ValueError."""
+
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+import levrf
+from levrf.persistence import FORMAT_VERSION, MAGIC, load, save
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = levrf.datasets.load("diabetes")
+    return X[:200], y[:200], X[200:260]
+
+
+def _models():
+    kernel = levrf.GaussianKernel(3.0)
+    yield "features", levrf.RandomFeatures(kernel, n_features=16, random_state=1)
+    yield "rf-ridge", levrf.RandomFeatureRidge(kernel, n_features=16, alpha=0.1, random_state=2)
+    yield "rf-ridge-leverage", levrf.RandomFeatureRidge(kernel, n_features=16, sampling="leverage",
+                                                        alpha=0.1, random_state=3)
+    yield "krr", levrf.KernelRidge(levrf.LaplacianKernel(4.0), alpha=0.5)
+    yield "rf-ridge-cv", levrf.RandomFeatureRidgeCV(kernel, n_features=16, alphas=(0.01, 0.1, 1.0))
+
+
+def _outputs(model, X):
+    return model.transform(X) if isinstance(model, levrf.RandomFeatures) else model.predict(X)
+
+
+@pytest.mark.parametrize("name,model", list(_models()), ids=[n for n, _ in _models()])
+def test_round_trip_predicts_identically(tmp_path, data, name, model):
+    X, y, Xt = data
+    model.fit(X, y)
+    path = save(model, tmp_path / "m.levrf")
+    loaded = load(path)
+    assert type(loaded) is type(model)
+    assert loaded.get_params()["alpha" if "alpha" in loaded.get_params() else "kernel"] is not None
+    np.testing.assert_array_equal(_outputs(loaded, Xt), _outputs(model, Xt))
+    # pickling keeps working as scikit-learn users expect
+    np.testing.assert_array_equal(_outputs(pickle.loads(pickle.dumps(model)), Xt), _outputs(model, Xt))
+
+
+def test_classifier_round_trip(tmp_path):
+    X, y = levrf.datasets.load("breast_cancer")
+    model = levrf.RandomFeatureRidgeClassifier(levrf.GaussianKernel(5.0), n_features=32, alpha=0.1).fit(X, y)
+    loaded = load(save(model, tmp_path / "c.levrf"))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.classes_, model.classes_)
+
+
+@pytest.fixture()
+def saved_file(tmp_path, data):
+    X, y, _ = data
+    return save(levrf.RandomFeatureRidge(levrf.GaussianKernel(3.0), n_features=8).fit(X, y), tmp_path / "m.levrf")
+
+
+@pytest.mark.parametrize("where", [0, 5, len(MAGIC) + 1, len(MAGIC) + 10, 100, -200, -1])
+def test_one_changed_byte_is_refused(saved_file, where):
+    blob = bytearray(saved_file.read_bytes())
+    blob[where] ^= 0x01
+    saved_file.write_bytes(bytes(blob))
+    with pytest.raises(ValueError):
+        load(saved_file)
+
+
+def test_truncated_file_is_refused(saved_file):
+    blob = saved_file.read_bytes()
+    for length in (0, 10, len(blob) // 2, len(blob) - 1):
+        saved_file.write_bytes(blob[:length])
+        with pytest.raises(ValueError):
+            load(saved_file)
+
+
+def test_wrong_version_is_refused(saved_file):
+    blob = bytearray(saved_file.read_bytes())
+    blob[len(MAGIC) : len(MAGIC) + 4] = struct.pack("<I", FORMAT_VERSION + 1)
+    saved_file.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="version"):
+        load(saved_file)
+
+
+def test_foreign_and_missing_files(tmp_path):
+    other = tmp_path / "data.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a levrf model"):
+        load(other)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "nope.levrf")
+
+
+def test_unfitted_and_user_kernels_are_refused(tmp_path, data):
+    X, y, _ = data
+    with pytest.raises(ValueError):
+        save(levrf.RandomFeatureRidge(), tmp_path / "u.levrf")
+    user = levrf.FunctionKernel(
+        sample=lambda m, d, g: torch.randn(m, d, generator=g, dtype=torch.float64),
+        features=lambda X, W: torch.cos(X @ W.T).unsqueeze(-1),
+    )
+    model = levrf.RandomFeatureRidge(user, n_features=4).fit(X, y)
+    with pytest.raises(ValueError, match="user kernels"):
+        save(model, tmp_path / "f.levrf")
+    assert not (tmp_path / "f.levrf").exists()
