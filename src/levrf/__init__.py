@@ -4,7 +4,7 @@ Implements "Generalized Leverage Score Sampling for Neural Networks" (Lee, Shen,
 NeurIPS 2020). See ``docs/`` for the mathematics.
 """
 
-from . import datasets, nn
+from . import datasets, distributed, nn
 from .features import RandomFeatures
 from .kernels import (
     ArcCosineKernel,
@@ -16,7 +16,14 @@ from .kernels import (
     MaternKernel,
     ReLUNTK,
 )
-from .leverage import feature_bound, spectral_error, statistical_dimension
+from .leverage import feature_bound, ridge_leverage, spectral_error, statistical_dimension
+from .ridge import (
+    KernelRidge,
+    KernelRidgeClassifier,
+    RandomFeatureRidge,
+    RandomFeatureRidgeClassifier,
+    RandomFeatureRidgeCV,
+)
 
 __version__ = "0.1.0"
 
@@ -26,13 +33,20 @@ __all__ = [
     "FunctionKernel",
     "GaussianKernel",
     "Kernel",
+    "KernelRidge",
+    "KernelRidgeClassifier",
     "LaplacianKernel",
     "MaternKernel",
+    "RandomFeatureRidge",
+    "RandomFeatureRidgeCV",
+    "RandomFeatureRidgeClassifier",
     "RandomFeatures",
     "ReLUNTK",
     "datasets",
+    "distributed",
     "nn",
     "feature_bound",
+    "ridge_leverage",
     "spectral_error",
     "statistical_dimension",
 ]

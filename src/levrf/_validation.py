@@ -115,11 +115,13 @@ def as_matrix(
     return T
 
 
-def as_generator(random_state, device: torch.device | str = "cpu") -> torch.Generator:
+def as_generator(
+    random_state, device: torch.device | str = "cpu", name: str = "random_state"
+) -> torch.Generator:
     """Turn ``None``/int/``torch.Generator`` into a ``torch.Generator``.
 
     ``None`` means seed 0: levrf never draws from an unseeded source, so the same call always
-    gives the same numbers.
+    gives the same numbers. ``name`` is the argument's name in error messages.
     """
     if isinstance(random_state, torch.Generator):
         return random_state
@@ -129,10 +131,10 @@ def as_generator(random_state, device: torch.device | str = "cpu") -> torch.Gene
         random_state = int(random_state.randint(0, 2**31 - 1))
     if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
         raise TypeError(
-            f"random_state must be None, an int or a torch.Generator, got {type(random_state).__name__}"
+            f"{name} must be None, an int or a torch.Generator, got {type(random_state).__name__}"
         )
     if random_state < 0:
-        raise ValueError(f"random_state must be >= 0, got {random_state}")
+        raise ValueError(f"{name} must be >= 0, got {random_state}")
     gen = torch.Generator(device=torch.device(device))
     gen.manual_seed(int(random_state))
     return gen

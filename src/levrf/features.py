@@ -9,6 +9,7 @@ evaluated in row chunks so that no intermediate larger than a memory budget is b
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -23,6 +24,7 @@ from ._validation import (
     resolve_device,
     resolve_dtype,
 )
+from .distributed._lazy import is_dask_collection
 from .kernels import GaussianKernel, Kernel
 from .leverage.samplers import make_sampler
 
@@ -57,7 +59,9 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         Number of weights ``m``; the output has ``m · d2`` columns.
     sampling : str, default="gaussian"
         Name of the weight sampler (``levrf.leverage.SAMPLERS``): ``"gaussian"`` draws from
-        ``p``; the leverage samplers draw from the ridge leverage distribution.
+        ``p``; ``"leverage"`` (sampling-importance-resampling from a pool) and ``"rejection"``
+        (exact) draw from the ridge leverage distribution; ``"surrogate"`` draws from
+        ``‖w‖² p(w)`` (ReLU kernels). See ``docs/leverage.md``.
     alpha : float, default=1.0
         The ridge parameter λ that the features are meant for (used by leverage samplers).
     sampling_alpha : float or "auto", default="auto"
@@ -65,7 +69,8 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
     pool_size : int, optional
         Number of candidate weights scored by pool-based leverage samplers (default ``16·m``).
     leverage_method : str, default="exact"
-        How leverage scores are computed (leverage samplers only).
+        How leverage scores are computed (leverage samplers only): ``"exact"``,
+        ``"approximate"`` (large n), or ``"rejection"`` (same as ``sampling="rejection"``).
     batch_size : int, optional
         Rows per chunk when evaluating the features; by default chosen from a memory budget.
     dtype : {"float64", "float32"}, default="float64"
@@ -83,6 +88,12 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         τ(w_r) at the sampling α, for leverage samplers.
     sampling_info_ : dict
         What the sampler reports (e.g. statistical dimension, α and mixture actually used).
+    statistical_dimension_ : float or None
+        ``s_α`` at the regression ``alpha`` on the fitted data (leverage samplers).
+    sampling_alpha_ : float or None
+        The α' at which leverage was computed (resolves ``sampling_alpha="auto"``).
+    mixture_ : float or None
+        The weight β of ``p`` in the sampling density ``(1 − β)·q_α' + β·p``.
     n_features_in_ : int
     n_output_features_ : int
     """
@@ -115,7 +126,15 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- helpers
     def _torch_input(self, X, *, reset: bool) -> torch.Tensor:
-        A = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        try:
+            A = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        except (TypeError, ValueError) as exc:
+            # scikit-learn's messages ("could not convert string to float", "Expected 2D array")
+            # do not always say which argument is wrong
+            if re.search(r"\bX\b", str(exc)):
+                raise
+            cls = TypeError if isinstance(exc, TypeError) else ValueError
+            raise cls(f"X is not a valid input: {exc}") from exc
         return torch.from_numpy(np.ascontiguousarray(A)).to(
             device=resolve_device(self.device), dtype=resolve_dtype(self.dtype)
         )
@@ -142,6 +161,10 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
     # ---------------------------------------------------------------- sklearn API
     def fit(self, X, y=None):
         """Draw the weights (and, for leverage samplers, score them on ``X``)."""
+        if is_dask_collection(X):  # Dask array: levrf.distributed (weights drawn on the client)
+            from .distributed.estimators import fit_random_features
+
+            return fit_random_features(self, X)
         self._check_params()
         kernel = resolve_kernel(self.kernel)
         if not kernel.has_features:
@@ -155,6 +178,10 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         self.importance_ = sample.importance.to(Xt)
         self.leverage_ = None if sample.leverage is None else sample.leverage.to(Xt)
         self.sampling_info_ = dict(sample.info)
+        # what a leverage sampler measured and chose (None for samplers that ignore the data)
+        self.statistical_dimension_ = self.sampling_info_.get("statistical_dimension")
+        self.sampling_alpha_ = self.sampling_info_.get("sampling_alpha")
+        self.mixture_ = self.sampling_info_.get("mixture")
         self.feature_dim_ = self.kernel_.feature_dim(Xt.shape[1])
         self.n_output_features_ = int(self.n_features) * self.feature_dim_
         return self
@@ -172,7 +199,11 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         return type(kernel)(**params)
 
     def transform(self, X) -> np.ndarray:
-        """Ψ = [ψ(x_i)]_i, shape (n, m·d2), as a NumPy array."""
+        """Ψ = [ψ(x_i)]_i, shape (n, m·d2), as a NumPy array (a lazy Dask array for Dask input)."""
+        if is_dask_collection(X):
+            from .distributed.estimators import transform
+
+            return transform(self, X)
         check_is_fitted(self, "weights_")
         Xt = self._torch_input(X, reset=False)
         out = np.empty((Xt.shape[0], self.n_output_features_), dtype=np.dtype(self.dtype))

@@ -106,7 +106,7 @@ class Kernel(ABC):
         self._require_features()
         m = check_positive_int(m, "m")
         d = check_positive_int(d, "d")
-        gen = as_generator(generator)
+        gen = as_generator(generator, name="generator")
         W = self._sample(m, d, gen)
         return W.to(device=self.torch_device, dtype=self.torch_dtype)
 
@@ -144,3 +144,35 @@ def angle_cosines(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch
     safe = torch.where(norms > 0, norms, torch.ones_like(norms))
     cos = torch.where(norms > 0, dots / safe, torch.ones_like(dots)).clamp(-1.0, 1.0)
     return norms, cos
+
+
+#: |cos θ| above which θ is recomputed from the normalised rows: arccos is ill-conditioned at ±1
+#: (a rounding of 1e-16 in cos θ = 1 moves θ by 1.5e-8); below it arccos is accurate to ~1e-14.
+_NEAR_PARALLEL = 1.0 - 1e-4
+#: elements per gathered (pairs × d) block in that recomputation (32 MB in float64)
+_PAIR_BLOCK = 2**22
+
+
+def angles(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``‖x‖‖z‖``, ``cos θ`` and the angle θ ∈ [0, π] for every pair of rows.
+
+    θ is ``arccos(cos θ)`` except for nearly parallel or antiparallel pairs, where it is Kahan's
+    ``2 atan2(‖x̂ − ẑ‖, ‖x̂ + ẑ‖)`` of the unit rows, accurate to rounding (e.g. exactly 0 for
+    equal rows). Pairs with a zero row get θ = 0.
+    """
+    norms, cos = angle_cosines(X, Z)
+    theta = torch.arccos(cos)
+    near = (cos.abs() > _NEAR_PARALLEL) & (norms > 0)
+    if bool(near.any()):
+        def unit(A: torch.Tensor) -> torch.Tensor:
+            n = A.norm(dim=1, keepdim=True)
+            return A / torch.where(n > 0, n, torch.ones_like(n))
+
+        Xh, Zh = unit(X), unit(Z)
+        rows, cols = near.nonzero(as_tuple=True)
+        step = max(1, _PAIR_BLOCK // max(X.shape[1], 1))
+        for s in range(0, rows.numel(), step):
+            i, j = rows[s : s + step], cols[s : s + step]
+            a, b = Xh[i], Zh[j]
+            theta[i, j] = 2.0 * torch.atan2((a - b).norm(dim=1), (a + b).norm(dim=1))
+    return norms, cos, theta

@@ -62,6 +62,8 @@ class FunctionKernel(Kernel):
         return super().__call__(X, Z)
 
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        if self.exact_fn is None:  # reached through diag()
+            raise NotImplementedError("this FunctionKernel was built without exact=; no closed form")
         return torch.as_tensor(self.exact_fn(X, Z), dtype=X.dtype, device=X.device)
 
     def feature_dim(self, d: int) -> int:

@@ -10,7 +10,7 @@ import math
 import torch
 
 from .._validation import check_positive_int
-from .base import Kernel, angle_cosines, standard_normal
+from .base import Kernel, angles, standard_normal
 
 
 class _GaussianWeightKernel(Kernel):
@@ -40,12 +40,12 @@ class ArcCosineKernel(_GaussianWeightKernel):
         return 1
 
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        norms, cos = angle_cosines(X, Z)
-        theta = torch.arccos(cos)
+        norms, cos, theta = angles(X, Z)
         if self.order == 0:
-            return (math.pi - theta) / (2 * math.pi)
-        sin = torch.sqrt((1.0 - cos * cos).clamp_min(0.0))
-        return norms * (sin + (math.pi - theta) * cos) / (2 * math.pi)
+            # φ(0, w) = 1 for every w, so K(0, 0) = 1 while K(0, z) = 1/2 for z ≠ 0
+            both_zero = ((X == 0).all(1)[:, None] & (Z == 0).all(1)[None, :]).to(X.dtype)
+            return (math.pi - theta) / (2 * math.pi) * (1.0 + both_zero)
+        return norms * (torch.sin(theta) + (math.pi - theta) * cos) / (2 * math.pi)
 
     def _features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         proj = X @ W.T
@@ -64,8 +64,8 @@ class ReLUNTK(_GaussianWeightKernel):
         return d
 
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        _, cos = angle_cosines(X, Z)
-        return (X @ Z.T) * (math.pi - torch.arccos(cos)) / (2 * math.pi)
+        _, _, theta = angles(X, Z)
+        return (X @ Z.T) * (math.pi - theta) / (2 * math.pi)
 
     def diag(self, X) -> torch.Tensor:
         X = self._matrix(X, "X")
@@ -109,15 +109,23 @@ class DeepReLUNTK(Kernel):
         return ("depth", *super()._param_names())
 
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        norms, cos = angle_cosines(X, Z)
-        sigma = X @ Z.T  # Σ^{h-1}(x, z); its diagonal parts stay ‖x‖², ‖z‖²
-        theta_sum = sigma.clone()  # running Θ restricted to layers 1..h
+        norms, _, theta = angles(X, Z)  # θ_1; Σ^{h}_xx = ‖x‖² for every h, so norms never change
+        ntk = X @ Z.T  # Σ⁰; below, the running Θ of the network cut after layer h
         for _ in range(self.depth):
-            theta = torch.arccos(cos)
-            sin = torch.sqrt((1.0 - cos * cos).clamp_min(0.0))
+            sin, cos = torch.sin(theta), torch.cos(theta)
             sigma_dot = (math.pi - theta) / math.pi
             sigma = norms * (sin + (math.pi - theta) * cos) / math.pi
-            theta_sum = theta_sum * sigma_dot + sigma
-            safe = torch.where(norms > 0, norms, torch.ones_like(norms))
-            cos = torch.where(norms > 0, sigma / safe, torch.ones_like(sigma)).clamp(-1.0, 1.0)
-        return theta_sum
+            ntk = ntk * sigma_dot + sigma
+            theta = _next_angle(theta, sin, cos)
+        return ntk
+
+
+def _next_angle(theta: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
+    """θ_{h+1} from θ_h, where cos θ_{h+1} = (sin θ_h + (π − θ_h) cos θ_h) / π.
+
+    Written as ``1 − cos θ_{h+1} = [2π sin²(θ/2) − (sin θ − θ cos θ)] / π`` and the half-angle
+    formula, so that small angles (nearly equal inputs) keep their digits instead of passing
+    through arccos near 1.
+    """
+    one_minus_cos = (2.0 * math.pi * torch.sin(theta / 2) ** 2 - (sin - theta * cos)) / math.pi
+    return 2.0 * torch.asin(torch.sqrt((one_minus_cos / 2).clamp(0.0, 1.0)))

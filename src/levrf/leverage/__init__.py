@@ -1,15 +1,31 @@
 """Ridge leverage scores, samplers and spectral diagnostics."""
 
+from .auto import SamplingParameters, auto_sampling_parameters
 from .diagnostics import feature_bound, spectral_error, statistical_dimension
-from .samplers import SAMPLERS, GaussianSampler, Sampler, WeightSample, make_sampler
+from .methods import METHODS, leverage_function, ridge_leverage
+from .rejection import RejectionSampler
+from .samplers import SAMPLERS, GaussianSampler, Sampler, WeightSample, make_sampler, register_sampler
+from .scores import ExactLeverage
+from .sir import LeverageSampler
+from .surrogate import SurrogateSampler
 
 __all__ = [
+    "METHODS",
     "SAMPLERS",
+    "ExactLeverage",
     "GaussianSampler",
+    "LeverageSampler",
+    "RejectionSampler",
     "Sampler",
+    "SamplingParameters",
+    "SurrogateSampler",
     "WeightSample",
+    "auto_sampling_parameters",
     "feature_bound",
+    "leverage_function",
     "make_sampler",
+    "register_sampler",
+    "ridge_leverage",
     "spectral_error",
     "statistical_dimension",
 ]

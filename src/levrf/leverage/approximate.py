@@ -132,7 +132,9 @@ class NystromLeverage:
         n = self.X.shape[0]
         self.rank = default_rank(n) if rank is None else min(check_positive_int(rank, "rank"), n)
         self.batch_size = batch_size
+        self._generator = generator
         rows = _landmarks(n, self.rank, generator).to(self.X.device)
+        self.rows = rows
         Xr = self.X[rows]
         Krr = kernel._exact(Xr, Xr).to(torch.float64)
         self.Krr = 0.5 * (Krr + Krr.T)
@@ -161,6 +163,17 @@ class NystromLeverage:
             A = torch.linalg.solve_triangular(self.R, P, upper=False)
             out.append((norms - A.pow(2).sum(0).reshape(c, d2).sum(1)) / self.alpha)
         return torch.cat(out).clamp_min(0.0)
+
+    def at_alpha(self, alpha: float) -> NystromLeverage:
+        """The same landmarks at another ridge."""
+        if alpha == self.alpha:
+            return self
+        other = object.__new__(NystromLeverage)
+        other.__dict__.update(self.__dict__)
+        other.alpha = check_positive(alpha, "alpha")
+        Mmat = other.alpha * self.Krr + self.Knr.T @ self.Knr
+        other.R = cholesky_shifted(0.5 * (Mmat + Mmat.T), 1e-12 * float(Mmat.diagonal().mean()))
+        return other
 
     def eigenvalues(self) -> torch.Tensor:
         """Eigenvalues of the Nyström approximation (those of K_rr^{-1/2} K_rn K_nr K_rr^{-1/2})."""
@@ -197,9 +210,19 @@ def pool_gram_leverage(kernel: Kernel, X, W, alpha: float) -> torch.Tensor:
     for b in range(0, X.shape[0], ROW_CHUNK):
         Z = kernel._features(X[b : b + ROW_CHUNK], W).to(torch.float64).reshape(-1, D) / math.sqrt(M)
         G += Z.T @ Z
-    L = cholesky_shifted(0.5 * (G + G.T), alpha)
-    Linv = torch.linalg.solve_triangular(L, torch.eye(D, dtype=G.dtype, device=G.device), upper=False)
-    blocks = Linv.reshape(D, M, d2).permute(1, 2, 0)  # (M, d2, D): columns of L⁻¹ per weight
-    E = blocks @ blocks.transpose(1, 2)  # (M, d2, d2) diagonal blocks of (G + λI)⁻¹
-    tr_inv = torch.linalg.inv(alpha * E).diagonal(dim1=1, dim2=2).sum(1)
-    return (M * (tr_inv - d2)).clamp_min(0.0)
+    G = 0.5 * (G + G.T)
+    L = cholesky_shifted(G, alpha)
+    del G
+    # diagonal blocks E_rr of E = L⁻ᵀL⁻¹, from column chunks of L⁻¹ (never all of L⁻¹ at once)
+    step = max(1, weight_chunk(D, d2, None))
+    tr_inv = []
+    for a in range(0, M, step):
+        s, e = a * d2, min(a + step, M) * d2
+        # columns s..e of L⁻¹ vanish above row s: solve with the trailing block only
+        rhs = torch.zeros(D - s, e - s, dtype=L.dtype, device=L.device)
+        rhs[: e - s].fill_diagonal_(1.0)
+        Y = torch.linalg.solve_triangular(L[s:, s:], rhs, upper=False)
+        Y = Y.reshape(D - s, -1, d2).permute(1, 2, 0)
+        E = Y @ Y.transpose(1, 2)  # (c, d2, d2)
+        tr_inv.append(torch.linalg.inv(alpha * E).diagonal(dim1=1, dim2=2).sum(1))
+    return (M * (torch.cat(tr_inv) - d2)).clamp_min(0.0)

@@ -50,7 +50,8 @@ def spectral_error(K, Psi, alpha: float) -> float:
         raise ValueError(f"Psi has {Psi.shape[0]} rows but K has {K.shape[0]}; they must match")
     n = K.shape[0]
     eye = torch.eye(n, dtype=K.dtype, device=K.device)
-    L = torch.linalg.cholesky(0.5 * (K + K.T) + alpha * eye)
+    K = 0.5 * (K + K.T)  # the same symmetric K in the factor and in the difference ΨΨᵀ − K
+    L = torch.linalg.cholesky(K + alpha * eye)
     A = torch.linalg.solve_triangular(L, Psi, upper=False)  # L⁻¹Ψ
     B = torch.linalg.solve_triangular(L, K, upper=False)
     B = torch.linalg.solve_triangular(L, B.T, upper=False)  # L⁻¹ K L⁻ᵀ
@@ -64,6 +65,19 @@ def feature_bound(epsilon: float, delta: float, s_tilde: float, s_lambda: float)
 
     ``m ≥ (8/3) ε⁻² s̃ ln(16 s̃ s_λ / δ)`` where ``s̃`` is the total mass of the sampling
     envelope (``s̃ = s_λ`` for exact leverage sampling) and ``s_λ`` the statistical dimension.
+
+    Parameters
+    ----------
+    epsilon : float > 0, the target spectral error ε
+    delta : float in (0, 1), the allowed failure probability δ
+    s_tilde : float > 0, total mass s̃ of the sampling envelope, at least ``s_lambda``
+    s_lambda : float > 0, the statistical dimension s_λ
+
+    Returns
+    -------
+    int
+        The smallest integer m satisfying the bound, and at least 1 (when ``16 s̃ s_λ < δ``
+        the logarithm is negative and the bound holds for every m).
     """
     epsilon = check_positive(epsilon, "epsilon")
     delta = check_probability(delta, "delta")
@@ -71,4 +85,5 @@ def feature_bound(epsilon: float, delta: float, s_tilde: float, s_lambda: float)
     s_lambda = check_positive(s_lambda, "s_lambda")
     if s_tilde < s_lambda * (1 - 1e-9):
         raise ValueError(f"s_tilde ({s_tilde}) must be >= s_lambda ({s_lambda}): q̃ must dominate q_λ")
-    return int(math.ceil(8.0 / 3.0 / epsilon**2 * s_tilde * math.log(16.0 * s_tilde * s_lambda / delta)))
+    bound = 8.0 / 3.0 / epsilon**2 * s_tilde * math.log(16.0 * s_tilde * s_lambda / delta)
+    return max(1, int(math.ceil(bound)))

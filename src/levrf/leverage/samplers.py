@@ -52,6 +52,14 @@ class GaussianSampler(Sampler):
 SAMPLERS: dict[str, type[Sampler]] = {"gaussian": GaussianSampler}
 
 
+def register_sampler(cls: type[Sampler]) -> type[Sampler]:
+    """Class decorator: make ``cls`` available as ``sampling=cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} must set a non-empty class attribute 'name'")
+    SAMPLERS[cls.name] = cls
+    return cls
+
+
 def make_sampler(name: str, **options) -> Sampler:
     """Build the sampler registered as ``name`` with the options it accepts."""
     if not isinstance(name, str) or name not in SAMPLERS:

@@ -153,18 +153,3 @@ class ExactLeverage:
         other._eigenvalues = self._eigenvalues
         return other
 
-
-def slow_ridge_leverage(kernel: Kernel, X, W, alpha: float) -> torch.Tensor:
-    """The definition computed the direct way, one weight at a time (for tests only).
-
-    ``τ(w) = tr[Φ(w)ᵀ (K + αI)⁻¹ Φ(w)]`` with the explicit inverse of ``K + αI``.
-    """
-    X = as_float64(kernel, X)
-    W = check_weights(kernel, X, W)
-    K = kernel_matrix(kernel, X)
-    inv = torch.linalg.inv(K + alpha * torch.eye(X.shape[0], dtype=X.dtype, device=X.device))
-    out = []
-    for r in range(W.shape[0]):
-        Phi = kernel._features(X, W[r : r + 1])[:, 0, :].to(torch.float64)  # (n, d2)
-        out.append(torch.trace(Phi.T @ inv @ Phi))
-    return torch.stack(out)

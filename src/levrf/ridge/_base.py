@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .._validation import check_positive, check_positive_int, resolve_device, resolve_dtype
-from ..features import DEFAULT_CHUNK_BYTES, resolve_kernel
+from ..features import resolve_kernel
 from ..kernels import Kernel
 
 
@@ -53,16 +53,3 @@ def check_finite(T: torch.Tensor, what: str) -> torch.Tensor:
             "(rescale X or y, or use dtype='float64')"
         )
     return T
-
-
-def rows_per_chunk(n_rows: int, bytes_per_row: int, batch_size: int | None) -> int:
-    """``batch_size`` rows if given, else as many as fit in the default memory budget."""
-    if batch_size is not None:
-        return max(1, min(int(batch_size), max(n_rows, 1)))
-    return max(1, min(max(n_rows, 1), DEFAULT_CHUNK_BYTES // max(bytes_per_row, 1)))
-
-
-def output_array(T: torch.Tensor, single_target: bool) -> np.ndarray:
-    """Predictions as NumPy, 1-D for a single 1-D target."""
-    out = T.detach().cpu().numpy()
-    return out[:, 0] if single_target and out.ndim == 2 else out

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from ._base import check_finite, check_ridge_params, kernel_on, rows_per_chunk, to_tensor
+from ..features import chunk_rows
+from ._base import check_finite, check_ridge_params, kernel_on, to_tensor
 from .classification import RidgeClassifierMixin
 from .regression import RidgeRegressorMixin
 from .solvers import cholesky_solve
@@ -41,7 +42,7 @@ class _KernelRidgeCore(BaseEstimator):
     def _kernel_rows(self, n_rows: int) -> int:
         # a kernel block and ~3 same-sized intermediates (distances, products) per row
         itemsize = torch.empty((), dtype=self._torch_dtype).element_size()
-        return rows_per_chunk(n_rows, 4 * itemsize * self.X_fit_.shape[0], self.batch_size)
+        return chunk_rows(n_rows, 4 * itemsize * self.X_fit_.shape[0], self.batch_size)
 
     def _kernel_matrix(self, Z: torch.Tensor) -> torch.Tensor:
         """``K(Z, X_fit_)`` built in row blocks into one preallocated matrix."""

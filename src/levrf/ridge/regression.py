@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..distributed._lazy import is_dask_collection
 from ._base import targets_2d
 
 
@@ -27,6 +28,10 @@ class RidgeRegressorMixin:
         -------
         self
         """
+        if is_dask_collection(X):  # Dask array: distributed row sums (levrf.distributed)
+            from ..distributed.estimators import fit_ridge
+
+            return fit_ridge(self, X, y)
         self._check_params()
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32])
         self._single_target = y.ndim == 1
@@ -43,7 +48,12 @@ class RidgeRegressorMixin:
         Returns
         -------
         numpy.ndarray
+            (A lazy Dask array when ``X`` is a Dask array.)
         """
+        if is_dask_collection(X):
+            from ..distributed.estimators import predict
+
+            return predict(self, X)
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         pred = self._decision_arrays(X)

@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
 import torch
 from scipy.linalg import blas
+from threadpoolctl import ThreadpoolController
 
 #: jitter tries: ``jitter_k = 10**k · eps · mean(diag A)`` for k = 0..JITTER_TRIES-1
 JITTER_TRIES = 6
@@ -86,6 +88,12 @@ def cholesky_solve(A: torch.Tensor, B: torch.Tensor, *, what: str = "the system 
 _NUMPY = {torch.float64: np.float64, torch.float32: np.float32}
 
 
+@functools.lru_cache(maxsize=1)
+def _scipy_blas():
+    """The BLAS libraries loaded by NumPy/SciPy (OpenBLAS), for setting their thread count."""
+    return ThreadpoolController().select(user_api="blas")
+
+
 def _syrk_for(dtype: torch.dtype):
     return {torch.float64: blas.dsyrk, torch.float32: blas.ssyrk}.get(dtype)
 
@@ -93,8 +101,10 @@ def _syrk_for(dtype: torch.dtype):
 class NormalEquations:
     """Streaming accumulator of ``G = ΨᵀΨ`` (D × D) and ``R = ΨᵀY`` (D × k).
 
-    On the CPU the Gram update is a BLAS ``syrk`` (rank-b update of one triangle: half the
-    flops of a GEMM); on other devices it is ``torch.addmm`` into a preallocated matrix.
+    On the CPU the Gram update is SciPy's BLAS ``syrk`` (rank-b update of one triangle: half
+    the flops of a GEMM), run with ``torch.get_num_threads()`` threads so that one setting
+    governs all of levrf's threads; on other devices it is ``torch.addmm`` into a
+    preallocated matrix.
 
     Parameters
     ----------
@@ -128,7 +138,8 @@ class NormalEquations:
         if self._syrk is not None:
             P = Psi.detach().contiguous().numpy()
             # P is C-ordered (b, D), so P.T is a Fortran-ordered (D, b) matrix A and A Aᵀ = ΨᵀΨ
-            self._G = self._syrk(1.0, P.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
+            with _scipy_blas().limit(limits=torch.get_num_threads()):
+                self._G = self._syrk(1.0, P.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
         else:
             self._G.addmm_(Psi.T, Psi)
         if self.n_targets:

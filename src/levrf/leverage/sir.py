@@ -1,0 +1,134 @@
+"""The ``"leverage"`` sampler: sampling-importance-resampling (SIR) from a pool drawn from p.
+
+Draw a pool ``w_1..w_M ~ p``, score it with τ = τ_α' (exact or approximate), and let
+``ŝ = mean_j τ_j``. With mixture β (0 for a float ``sampling_alpha``) each of the m weights is
+index ``j`` drawn with replacement with probability ``π_j = ((1 − β)τ_j/ŝ + β)/M`` and gets the
+importance weight ``p/q = 1/((1 − β)τ_j/ŝ + β)`` (``ŝ/τ_j`` when β = 0, paper's ``s_λ/τ_λ``).
+
+Unbiasedness (exact, not only asymptotic): ``π_j · (p/q)_j = 1/M`` for every j, so
+``E[p/q · φφᵀ | pool] = (1/M) Σ_j Φ(w_j)Φ(w_j)ᵀ``, the pool's Monte Carlo estimate of K, whose
+expectation over the pool is K. What is only asymptotic (M → ∞) is that the draws *follow* q.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._validation import check_positive, check_positive_int
+from ..kernels import Kernel
+from .auto import check_sampling_alpha, resolve_sampling_parameters
+from .methods import SCORER_METHODS, check_method, leverage_function
+from .samplers import Sampler, WeightSample, register_sampler
+
+#: default pool size per weight drawn
+POOL_FACTOR = 16
+
+
+@register_sampler
+class LeverageSampler(Sampler):
+    """Ridge-leverage sampling of weights by sampling-importance-resampling.
+
+    Parameters
+    ----------
+    alpha : float > 0
+        The regression's ridge λ.
+    sampling_alpha : float > 0 or "auto"
+        Sample from ``q_α'`` at this α' exactly (float), or let
+        :func:`~levrf.leverage.auto.auto_sampling_parameters` choose α' and a mixture with p.
+    pool_size : int, optional
+        Number M of candidates from p (default ``16·m``).
+    method : {"exact", "approximate", "subsample", "nystrom"}
+        How τ is computed (see :func:`levrf.ridge_leverage`).
+    rank : int, optional
+        Rows used by the approximate methods.
+    """
+
+    name = "leverage"
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        sampling_alpha="auto",
+        pool_size: int | None = None,
+        method: str = "exact",
+        rank: int | None = None,
+    ) -> None:
+        self.alpha = check_positive(alpha, "alpha")
+        self.sampling_alpha = check_sampling_alpha(sampling_alpha)
+        self.pool_size = None if pool_size is None else check_positive_int(pool_size, "pool_size")
+        self.method = check_method(method, SCORER_METHODS)
+        self.rank = None if rank is None else check_positive_int(rank, "rank")
+
+    @classmethod
+    def from_options(
+        cls,
+        alpha: float = 1.0,
+        sampling_alpha="auto",
+        pool_size: int | None = None,
+        method: str = "exact",
+        batch_size: int | None = None,
+    ) -> Sampler:
+        """Build from ``RandomFeatures`` options; ``method="rejection"`` gives the exact sampler.
+
+        ``batch_size`` (rows per feature chunk) does not apply: leverage is chunked by memory.
+        """
+        if method == "rejection":
+            from .rejection import RejectionSampler
+
+            return RejectionSampler(alpha=alpha, sampling_alpha=sampling_alpha)
+        return cls(alpha=alpha, sampling_alpha=sampling_alpha, pool_size=pool_size, method=method)
+
+    def draw(self, kernel: Kernel, X: torch.Tensor, m: int, generator: torch.Generator) -> WeightSample:
+        m = check_positive_int(m, "m")
+        n, d = int(X.shape[0]), int(X.shape[1])
+        M = POOL_FACTOR * m if self.pool_size is None else self.pool_size
+        first_alpha = self.alpha if self.sampling_alpha == "auto" else float(self.sampling_alpha)
+        scorer = _leverage_function(X)(kernel, X, first_alpha, self.method, rank=self.rank, generator=generator)
+        params = resolve_sampling_parameters(
+            self.sampling_alpha, m, self.alpha, scorer.statistical_dimension, n
+        )
+        if params.alpha != scorer.alpha:
+            scorer = scorer.at_alpha(params.alpha)
+        pool = kernel.sample(M, d, generator)
+        tau = scorer(pool)
+        s_hat = float(tau.mean())
+        if not s_hat > 0:
+            raise ValueError("every candidate weight has zero leverage; the features vanish on X")
+        beta = params.mixture
+        ratio = (1.0 - beta) * tau / s_hat + beta  # q/p at each candidate, mean 1 over the pool
+        idx = torch.multinomial(ratio.cpu(), m, replacement=True, generator=generator).to(pool.device)
+        chosen = ratio[idx]
+        info = {
+            "sampler": self.name,
+            "method": self.method,
+            "sampling_alpha": params.alpha,
+            "mixture": beta,
+            "pool_size": M,
+            "sampling_statistical_dimension": s_hat,
+            "distinct_weights": int(torch.unique(idx).numel()),
+        }
+        info.update(_regression_statistical_dimension(scorer, self.alpha, params.alpha, s_hat))
+        return WeightSample(
+            weights=pool[idx],
+            importance=chosen.rsqrt().to(pool.dtype),
+            leverage=tau[idx].to(pool.dtype),
+            info=info,
+        )
+
+
+def _leverage_function(X):
+    """In-memory scorer for tensors; a Dask array gathers only its row subsample (levrf.distributed)."""
+    if isinstance(X, torch.Tensor):
+        return leverage_function
+    from ..distributed.leverage import dask_leverage_function
+
+    return dask_leverage_function
+
+
+def _regression_statistical_dimension(scorer, alpha: float, sampling_alpha: float, s_hat: float) -> dict:
+    """s at the regression α: the pool mean when α' = α (free, unbiased), else from the spectrum."""
+    eigen_known = getattr(getattr(scorer, "inner", scorer), "_eigenvalues", None) is not None
+    if sampling_alpha == alpha and not eigen_known:
+        return {"statistical_dimension": s_hat, "statistical_dimension_source": "pool mean of tau"}
+    source = "eigenvalues of K" if scorer.__class__.__name__ == "ExactLeverage" else "approximate spectrum"
+    return {"statistical_dimension": scorer.statistical_dimension(alpha), "statistical_dimension_source": source}

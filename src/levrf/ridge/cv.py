@@ -1,0 +1,252 @@
+"""Choosing the ridge parameter of random-feature ridge regression by (leave-one-out) CV.
+
+The features are drawn once. With ``G = ΨᵀΨ = V diag(s) Vᵀ`` (one symmetric eigendecomposition,
+D × D) and ``R = ΨᵀY``, every α gives
+
+    β_α = V diag(1/(s+α)) Vᵀ R,     h_i(α) = Σ_k (Vᵀψ_i)_k² / (s_k + α)     (hat-matrix diagonal)
+
+and the exact leave-one-out residual of row i is ``(y_i − ψ_iᵀβ_α) / (1 − h_i(α))`` (the
+primal form of scikit-learn's ``RidgeCV``). Ψ is streamed twice: once to accumulate G and R,
+once to compute ``Z = ΨV`` chunk by chunk and the residuals of all α at once. GCV replaces
+``h_i`` by its mean ``tr(H)/n = Σ_k s_k/(s_k+α) / n``. K-fold CV uses, per split, the Gram of
+the training rows (G minus the Gram of the other rows) and its own eigendecomposition.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin
+from sklearn.model_selection import check_cv
+
+from ._base import check_finite, check_ridge_params, to_tensor
+from .random_features import FeatureRidgeParams
+from .regression import RidgeRegressorMixin
+from .solvers import NormalEquations
+
+
+def check_alphas(alphas) -> np.ndarray:
+    """A non-empty 1-D array of finite alphas > 0."""
+    if isinstance(alphas, str | bytes):
+        raise TypeError(f"alphas must be a sequence of positive numbers, got {alphas!r}")
+    try:
+        a = np.atleast_1d(np.asarray(alphas))
+    except Exception as exc:
+        raise TypeError(f"alphas must be a sequence of positive numbers: {exc}") from exc
+    if a.dtype == bool or a.dtype.kind not in "iuf":
+        raise TypeError(f"alphas must be a sequence of positive numbers, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape {a.shape}")
+    if not np.all(np.isfinite(a)) or np.any(a <= 0):
+        raise ValueError(f"alphas must all be finite and > 0, got {a}")
+    return a
+
+
+class _EigenPath:
+    """All ridge solutions of one system ``(G + αI) β = R`` from ``G = V diag(s) Vᵀ``."""
+
+    def __init__(self, G: torch.Tensor, R: torch.Tensor, alphas: torch.Tensor) -> None:
+        s, self.V = torch.linalg.eigh(G)
+        self.s = s.clamp_min(0.0)  # G is PSD; tiny negative eigenvalues are rounding
+        self.inv = 1.0 / (self.s[:, None] + alphas[None, :])  # (D, A)
+        Q = self.V.T @ R  # (D, k)
+        self.C = (Q[:, :, None] * self.inv[:, None, :]).reshape(Q.shape[0], -1)  # (D, k·A)
+        self.n_targets, self.n_alphas = R.shape[1], alphas.shape[0]
+
+    def coef(self, index: int) -> torch.Tensor:
+        """β for ``alphas[index]``: (D, k)."""
+        C = self.C.reshape(-1, self.n_targets, self.n_alphas)[:, :, index]
+        return self.V @ C
+
+    def residuals(self, Psi: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Residuals ``y − ψᵀβ_α`` (b, k, A) and hat diagonals ``h(α)`` (b, A) of some rows."""
+        Z = Psi @ self.V
+        pred = (Z @ self.C).reshape(Psi.shape[0], self.n_targets, self.n_alphas)
+        return Y[:, :, None] - pred, (Z * Z) @ self.inv
+
+    def mean_hat(self, n_rows: int) -> torch.Tensor:
+        """``tr(H)/n`` for every α: (A,)."""
+        return (self.s[:, None] * self.inv).sum(0) / n_rows
+
+
+class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgeParams):
+    """Random-feature ridge regression with the ridge parameter chosen by cross-validation.
+
+    The features are drawn once (for ``alpha = min(alphas)``, see ``sampling_alpha``), then all
+    ``alphas`` are scored from one eigendecomposition of ``ΨᵀΨ``: exact leave-one-out by
+    default (``cv=None``), generalized CV with ``gcv=True``, or K-fold CV with ``cv=``. The
+    criterion is the mean squared error of the held-out predictions over rows and targets.
+
+    Parameters
+    ----------
+    alphas : sequence of float, default=(0.1, 1.0, 10.0)
+        Candidate ridge parameters (> 0); the first of equally good ones is chosen.
+    kernel : levrf kernel, default=None
+        ``None`` means ``GaussianKernel(bandwidth=1.0)``.
+    n_features : int, default=100
+        Number of random weights m.
+    sampling : str, default="gaussian"
+        Weight sampler.
+    sampling_alpha : float or "auto", default="auto"
+        λ for the leverage scores of leverage samplers. The features are drawn with
+        ``RandomFeatures(alpha=min(alphas), sampling_alpha=sampling_alpha)``: leverage scores
+        decrease with λ, so the smallest α's distribution dominates every larger α's and
+        Theorem 3.3 holds for all of them.
+    pool_size : int, optional
+    leverage_method : str, default="exact"
+    cv : None, int or CV splitter, default=None
+        ``None``: efficient leave-one-out (or GCV). An int k: k-fold; or any scikit-learn
+        splitter. For K-fold the features are still drawn on all of ``X`` (a leverage sampler
+        sees the held-out rows; this is not leakage of ``y``).
+    gcv : bool, default=False
+        With ``cv=None``, use generalized cross-validation (``h_i`` replaced by ``tr(H)/n``).
+    store_cv_results : bool, default=False
+        Keep the squared held-out errors of every row and α in ``cv_results_`` (``cv=None`` only).
+    batch_size : int, optional
+        Rows per chunk of Ψ.
+    dtype : {"float64", "float32"}, default="float64"
+    device : str, default="cpu"
+    random_state : int, torch.Generator or None, default=None
+
+    Attributes
+    ----------
+    alpha_ : float
+        The chosen ridge parameter.
+    best_score_ : float
+        Minus the mean squared held-out error at ``alpha_`` (higher is better, as in sklearn).
+    cv_mse_ : ndarray of shape (n_alphas,)
+        Mean squared held-out error of every α.
+    cv_results_ : ndarray of shape (n_samples, n_alphas) or (n_samples, n_targets, n_alphas)
+        Squared LOO (or GCV) errors; only with ``store_cv_results=True``.
+    features_ : levrf.RandomFeatures
+    coef_ : torch.Tensor of shape (D, n_targets)
+        β at ``alpha_``, fitted on all rows.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+    """
+
+    def __init__(
+        self,
+        alphas=(0.1, 1.0, 10.0),
+        kernel=None,
+        n_features: int = 100,
+        sampling: str = "gaussian",
+        sampling_alpha="auto",
+        pool_size: int | None = None,
+        leverage_method: str = "exact",
+        cv=None,
+        gcv: bool = False,
+        store_cv_results: bool = False,
+        batch_size: int | None = None,
+        dtype: str = "float64",
+        device: str = "cpu",
+        random_state=None,
+    ) -> None:
+        self.alphas = alphas
+        self.kernel = kernel
+        self.n_features = n_features
+        self.sampling = sampling
+        self.sampling_alpha = sampling_alpha
+        self.pool_size = pool_size
+        self.leverage_method = leverage_method
+        self.cv = cv
+        self.gcv = gcv
+        self.store_cv_results = store_cv_results
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.device = device
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        check_ridge_params(self)
+        check_alphas(self.alphas)
+        for name in ("gcv", "store_cv_results"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.cv is not None and (self.gcv or self.store_cv_results):
+            raise ValueError("gcv=True and store_cv_results=True need cv=None (leave-one-out)")
+        if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) and self.cv < 2:
+            raise ValueError(f"cv must be None, an int >= 2 or a CV splitter, got {self.cv}")
+
+    def _fit_arrays(self, X: np.ndarray, Y: np.ndarray) -> None:
+        dtype, device = check_ridge_params(self)
+        alphas_np = check_alphas(self.alphas)
+        alphas = torch.as_tensor(alphas_np, dtype=dtype, device=device)
+        self.features_ = self._random_features(float(alphas_np.min())).fit(X)
+        Xt, Yt = to_tensor(X, dtype, device), to_tensor(Y, dtype, device)
+        if self.cv is None:
+            path, sq_err = self._leave_one_out(Xt, Yt, alphas)
+        else:
+            path, sq_err = self._k_fold(X, Xt, Yt, alphas)
+        mse = check_finite(sq_err, "cross-validation errors").cpu().numpy()
+        best = int(np.argmin(mse))
+        self.cv_mse_ = mse
+        self.alpha_ = float(alphas_np[best])
+        self.best_score_ = -float(mse[best])
+        self.coef_ = check_finite(path.coef(best), "ridge coefficients")
+
+    def _normal_equations(self, Xt: torch.Tensor, Yt: torch.Tensor, groups: list[torch.Tensor] | None):
+        """Accumulate G, R on all rows and, per group of row indices, on that group alone."""
+        D, k = self.features_.n_output_features_, Yt.shape[1]
+        total = NormalEquations(D, k, dtype=Xt.dtype, device=Xt.device)
+        parts = [NormalEquations(D, k, dtype=Xt.dtype, device=Xt.device) for _ in groups or []]
+        masks = [torch.zeros(Xt.shape[0], dtype=torch.bool, device=Xt.device) for _ in groups or []]
+        for mask, rows in zip(masks, groups or [], strict=True):
+            mask[rows] = True
+        for start, Psi in self.features_.iter_chunks(Xt):
+            Y = Yt[start : start + Psi.shape[0]]
+            total.add(Psi, Y)
+            for acc, mask in zip(parts, masks, strict=True):
+                sel = mask[start : start + Psi.shape[0]]
+                if bool(sel.any()):
+                    acc.add(Psi[sel], Y[sel])
+        return total, parts
+
+    def _leave_one_out(self, Xt: torch.Tensor, Yt: torch.Tensor, alphas: torch.Tensor):
+        total, _ = self._normal_equations(Xt, Yt, None)
+        path = _EigenPath(check_finite(total.gram(), "random features Psi^T Psi"), total.R, alphas)
+        n, k = Yt.shape
+        keep = self.store_cv_results
+        stored = torch.empty(n, k, alphas.shape[0], dtype=Xt.dtype, device=Xt.device) if keep else None
+        sums = torch.zeros(alphas.shape[0], dtype=Xt.dtype, device=Xt.device)
+        gcv_scale = 1.0 - path.mean_hat(n)
+        for start, Psi in self.features_.iter_chunks(Xt):
+            resid, hat = path.residuals(Psi, Yt[start : start + Psi.shape[0]])
+            denom = gcv_scale[None, None, :] if self.gcv else (1.0 - hat)[:, None, :]
+            err = (resid / denom) ** 2
+            sums += err.sum((0, 1))
+            if keep:
+                stored[start : start + Psi.shape[0]] = err
+        if keep:
+            res = stored.cpu().numpy()
+            self.cv_results_ = res[:, 0, :] if self._single_target else res
+        return path, sums / (n * k)
+
+    def _k_fold(self, X: np.ndarray, Xt: torch.Tensor, Yt: torch.Tensor, alphas: torch.Tensor):
+        n = Xt.shape[0]
+        y_for_split = Yt[:, 0].cpu().numpy() if self._single_target else Yt.cpu().numpy()
+        splits = list(check_cv(self.cv, y_for_split, classifier=False).split(X, y_for_split))
+        # the training Gram of a split is G minus the Gram of the rows outside its training set
+        outside = []
+        for train, _ in splits:
+            mask = np.ones(n, dtype=bool)
+            mask[train] = False
+            outside.append(torch.as_tensor(np.flatnonzero(mask), device=Xt.device))
+        total, parts = self._normal_equations(Xt, Yt, outside)
+        G = check_finite(total.gram(), "random features Psi^T Psi")
+        sums = torch.zeros(alphas.shape[0], dtype=Xt.dtype, device=Xt.device)
+        count = 0
+        for (_, test), part in zip(splits, parts, strict=True):
+            fold_path = _EigenPath(G - part.gram(), total.R - part.R, alphas)
+            rows = torch.as_tensor(test, device=Xt.device)
+            for start, Psi in self.features_.iter_chunks(Xt[rows]):
+                resid, _ = fold_path.residuals(Psi, Yt[rows][start : start + Psi.shape[0]])
+                sums += (resid**2).sum((0, 1))
+            count += len(test) * Yt.shape[1]
+        if count == 0:
+            raise ValueError("the cross-validation splits have no test rows")
+        return _EigenPath(G, total.R, alphas), sums / count
