@@ -125,7 +125,7 @@ def run_distributed(args, folder: Path) -> dict:
 
     import levrf
 
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
     try:
         client.run(warm_up)  # start-up imports are not part of the fit

@@ -278,7 +278,7 @@ def test_from_csv_and_zarr(table, tmp_path, local_scheduler):
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=40
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0", silence_logs=40
     )
     with distributed.Client(cluster) as c:
         yield c

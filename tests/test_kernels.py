@@ -177,6 +177,7 @@ def test_relu_kernels_accurate_at_every_angle(t):
 def test_kernel_matrix_symmetric_psd_and_diag(name, rng):
     kernel = ALL_KERNELS[name]()
     X = rng.standard_normal((25, D)) * rng.uniform(0.3, 2.5, (25, 1))
+    X[0] = 0.0  # a zero row: the special case of angle-based kernels
     K = kernel(X)
     assert K.dtype == torch.float64 and K.shape == (25, 25)
     torch.testing.assert_close(K, K.T, rtol=0, atol=1e-12)

@@ -12,6 +12,15 @@ from levrf.leverage.auto import budget_matched_alpha
 from levrf.leverage.rejection import FeatureNormProposal
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Thousands of tiny draws: thread hand-offs would cost more than the arithmetic."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def gram_draws(kernel, X, sampler, m, draws, seed0=0, drop_importance=False):
     """Upper triangles of ΨΨᵀ for ``draws`` independent samples: (draws, n(n+1)/2)."""
     n = X.shape[0]
@@ -147,21 +156,30 @@ def test_rejection_draws_follow_the_leverage_distribution(kernel, stat, unit, X,
     assert abs(info["acceptance_rate"] - a) <= 4 * math.sqrt(a * (1 - a) / N) + 1.0 / N
 
 
+def bounded_stats(W):
+    return torch.stack([W[:, 0] / W.norm(dim=1), W.pow(2).sum(1) / (1 + W.pow(2).sum(1))], 1)
+
+
 @pytest.mark.parametrize(
     "kernel",
     [levrf.GaussianKernel(0.7), levrf.ArcCosineKernel(1), levrf.ArcCosineKernel(0), levrf.ReLUNTK()],
     ids=["gaussian", "arccos1", "arccos0", "relu_ntk"],
 )
 def test_feature_norm_proposal(kernel, Xu):
-    """q₀ ∝ p‖Φ‖²: E_{q₀}[1/‖Φ‖²] = 1/E_p‖Φ‖² (importance identity) and the norms are exact."""
+    """q₀ = p‖Φ‖²/E_p‖Φ‖²: E_{q₀}[f] = E_p[f‖Φ‖²]/E_p‖Φ‖² for bounded f; norms and E_p‖Φ‖² = tr K exact."""
     prop = FeatureNormProposal(kernel, Xu)
-    W = prop.draw(40000, torch.Generator().manual_seed(3))
+    N = 30000
+    W = prop.draw(N, torch.Generator().manual_seed(3))
     norms = prop.feature_norms(W)
     direct = kernel.features(Xu, W[:50]).pow(2).sum((0, 2))
     np.testing.assert_allclose(norms[:50].numpy(), direct.numpy(), rtol=1e-12)
-    inv = 1.0 / norms
-    assert abs(float(inv.mean()) - 1.0 / prop.expected_norm) <= 4 * float(inv.std()) / math.sqrt(len(inv))
     assert prop.expected_norm == pytest.approx(float(torch.diagonal(kernel(Xu)).sum()), rel=1e-12)
+    Wp = kernel.sample(N, Xu.shape[1], 4)
+    weighted = bounded_stats(Wp) * (prop.feature_norms(Wp) / prop.expected_norm)[:, None]
+    f = bounded_stats(W)
+    diff = f.mean(0) - weighted.mean(0)
+    se = (f.var(0) / N + weighted.var(0) / N).sqrt()
+    assert bool((diff.abs() <= 4 * se).all()), (diff, se)
 
 
 def test_surrogate_closed_forms(Xu):
@@ -174,7 +192,7 @@ def test_surrogate_closed_forms(Xu):
     torch.testing.assert_close(s.importance, math.sqrt(d) / s.weights.norm(dim=1), rtol=1e-14, atol=0)
     # the direction stays uniform: E[u uᵀ] = I/d
     u = s.weights / s.weights.norm(dim=1, keepdim=True)
-    assert float((u.T @ u / m - torch.eye(d, dtype=torch.float64)).abs().max()) < 4 * math.sqrt(2 / m)
+    assert float((u.T @ u / m - torch.eye(d, dtype=torch.float64) / d).abs().max()) < 5 * 0.5 / math.sqrt(m)
 
 
 def test_surrogate_refuses_other_kernels(X):
@@ -256,7 +274,7 @@ def test_rejection_refuses_hopeless_or_unbounded_cases(X):
 
     with pytest.raises(ValueError, match="proposals"):
         RejectionSampler(alpha=1e-9, sampling_alpha=1e-9, max_proposals=100).draw(
-            levrf.GaussianKernel(0.1), X, 50, torch.Generator()
+            levrf.GaussianKernel(10.0), X, 50, torch.Generator()
         )
     base = levrf.GaussianKernel(0.7)
     user = levrf.FunctionKernel(base._sample, base._features, base._exact)

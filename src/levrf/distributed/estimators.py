@@ -101,7 +101,17 @@ def _transform_task(x, shipped):
 
 
 def transform(features, X):
-    """``RandomFeatures.transform`` of a Dask array: a lazy Dask array Ψ (n, m·d2)."""
+    """``RandomFeatures.transform`` of a Dask array: a lazy Dask array Ψ (n, m·d2).
+
+    Parameters
+    ----------
+    features : fitted levrf.RandomFeatures
+    X : Dask array or DataFrame (n, d)
+
+    Returns
+    -------
+    dask.array.Array (n, m·d2), with ``X``'s row blocks; each block is computed by one task.
+    """
     check_is_fitted(features, "weights_")
     blocks = _check_input(features, X)
     ref = Shipped(slim_features(features), "levrf-features").delayed()
@@ -154,7 +164,18 @@ def _normal_equations(features, blocks: RowBlocks, folds: tuple[tuple[int, int],
 
 
 def fit_ridge(est, X, y):
-    """``fit`` of ``RandomFeatureRidge`` and ``RandomFeatureRidgeCV`` on a Dask array."""
+    """``fit`` of ``RandomFeatureRidge`` and ``RandomFeatureRidgeCV`` on a Dask array.
+
+    Parameters
+    ----------
+    est : RandomFeatureRidge or RandomFeatureRidgeCV
+    X : Dask array or DataFrame (n, d)
+    y : array-like or Dask array (n,) or (n, k)
+
+    Returns
+    -------
+    est, fitted: the same attributes as an in-memory fit (``cv_results_`` is a lazy Dask array).
+    """
     supported = isinstance(est, _RandomFeatureRidgeCore | RandomFeatureRidgeCV)
     if not supported or isinstance(est, RandomFeatureRidgeClassifier):
         raise TypeError(
@@ -241,7 +262,7 @@ def _cv_results_task(xy, features, path, gcv_scale, single_target):
     f, p, g = features.value, path.value, gcv_scale.value
     d = f.n_features_in_
     X, Y = B.block_tensor(xy[:, :d], f, "X", -1), B.block_tensor(xy[:, d:], f, "y", -1)
-    out = np.empty((X.shape[0], Y.shape[1], p.n_alphas), dtype=x.dtype)
+    out = np.empty((X.shape[0], Y.shape[1], p.n_alphas), dtype=xy.dtype)
     for s, Psi in f.iter_chunks(X):
         resid, hat = p.residuals(Psi, Y[s : s + Psi.shape[0]])
         denom = g[None, None, :] if g is not None else (1.0 - hat)[:, None, :]
@@ -270,7 +291,17 @@ def _predict_task(x, shipped):
 
 
 def predict(est, X):
-    """``predict`` of a fitted random-feature ridge on a Dask array: a lazy Dask array."""
+    """``predict`` of a fitted random-feature ridge on a Dask array.
+
+    Parameters
+    ----------
+    est : fitted RandomFeatureRidge or RandomFeatureRidgeCV
+    X : Dask array or DataFrame (n, d)
+
+    Returns
+    -------
+    dask.array.Array (n,) or (n, k), lazy, with ``X``'s row blocks.
+    """
     if not hasattr(est, "features_"):
         raise TypeError(
             f"{type(est).__name__}.predict does not accept Dask arrays; RandomFeatureRidge and "

@@ -39,6 +39,12 @@ class ArcCosineKernel(_GaussianWeightKernel):
     def feature_dim(self, d: int) -> int:
         return 1
 
+    def diag(self, X) -> torch.Tensor:
+        X = self._matrix(X, "X")
+        if self.order == 0:  # 1/2, and 1 for a zero row (φ(0, w) = 1)
+            return torch.where((X == 0).all(1), 1.0, 0.5).to(X.dtype)
+        return (X * X).sum(1) / 2.0
+
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
         norms, cos, theta = angles(X, Z)
         if self.order == 0:
@@ -97,6 +103,8 @@ class DeepReLUNTK(Kernel):
     Note ``Σ^h_xx = ‖x‖²`` for every h. With depth 1 the first-layer term ``xᵀz (π − θ)/π`` is
     twice ``ReLUNTK`` (the factor 2 of the ReLU normalisation ``sqrt(2/m)``); the second term
     is the output layer's. Known only in closed form: ``has_features = False``.
+    ``tests/test_deep_relu_ntk.py`` checks Θ against the empirical NTK of width-4096 networks
+    of exactly this parametrization (depths 1–3).
     """
 
     has_features = False
@@ -107,6 +115,10 @@ class DeepReLUNTK(Kernel):
 
     def _param_names(self) -> tuple[str, ...]:
         return ("depth", *super()._param_names())
+
+    def diag(self, X) -> torch.Tensor:
+        X = self._matrix(X, "X")
+        return (self.depth + 1) * (X * X).sum(1)  # one ‖x‖² per layer: θ = 0 makes every Σ̇ = 1
 
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
         norms, _, theta = angles(X, Z)  # θ_1; Σ^{h}_xx = ‖x‖² for every h, so norms never change

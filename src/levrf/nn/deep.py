@@ -107,13 +107,14 @@ class DeepReLUNet(nn.Module):
         root = math.sqrt(2.0 / self.width)
         g = X.unsqueeze(0).expand(self.copy_scale.shape[0], *X.shape)
         inputs, preacts = [], []
-        for W in self.weights[:-1]:
+        weights = list(self.weights)  # slicing a ParameterList builds a new module each time
+        for W in weights[:-1]:
             inputs.append(g)
             f = g @ W.transpose(1, 2)
             preacts.append(f)
             g = root * torch.relu(f)
         inputs.append(g)
-        out = torch.einsum("cnm,cm->cn", g, self.weights[-1])
+        out = torch.einsum("cnm,cm->cn", g, weights[-1])
         return self.copy_scale @ out, inputs, preacts
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -123,10 +124,11 @@ class DeepReLUNet(nn.Module):
     def _backprop(self, inputs, preacts) -> list[torch.Tensor]:
         """Per-example ``∂f(x_i)/∂f^h`` (c, n, m) for every hidden layer, and ``∂f/∂(W^{L+1}g^L)``."""
         root = math.sqrt(2.0 / self.width)
+        weights = list(self.weights)
         scale = self.copy_scale[:, None, None]
-        delta = scale * self.weights[-1][:, None, :] * root * (preacts[-1] > 0)
+        delta = scale * weights[-1][:, None, :] * root * (preacts[-1] > 0)
         deltas = [delta]
-        for W, f in zip(reversed(self.weights[1:-1]), reversed(preacts[:-1]), strict=True):
+        for W, f in zip(reversed(weights[1:-1]), reversed(preacts[:-1]), strict=True):
             delta = (delta @ W) * root * (f > 0)
             deltas.append(delta)
         return deltas[::-1]

@@ -104,45 +104,67 @@ def _spectral(A: torch.Tensor) -> float:
 
 
 class _TwoLayerEngine:
-    """Closed-form forward and gradient of :class:`TwoLayerReLU`: two matmuls per step.
+    """Closed-form forward and gradient of :class:`TwoLayerReLU`: the two matmuls of a step.
 
-    The (n, m) intermediates live in buffers allocated once: a fresh 100 MB tensor per step
-    would cost more in page faults than the arithmetic on it.
+    Per step: ``f = relu(X Wᵀ) v`` and ``∂/∂W ½‖Y − κf‖² = −κ diag(v) Sᵀ diag(Y − u) X`` with
+    ``v = a c/√m`` and ``S = 1[X Wᵀ > 0]``. The (n, m) products are formed in neuron blocks of a
+    few MB that stay in cache; only the activation pattern S is kept whole, as booleans. A
+    fresh (n, m) float tensor per step would cost more in memory traffic and page faults than
+    the arithmetic on it. With ``linearized`` the pattern is frozen at its initial value.
     """
 
+    #: bytes of one (n, block) float buffer
+    BLOCK_BYTES = 4 * 2**20
+
     def __init__(self, net: TwoLayerReLU, X: torch.Tensor, X_test, linearized: bool) -> None:
-        self.net, self.X = net, X
-        self.W = net.weight
-        self.S0 = net.activations(X) if linearized else None
-        self.S0_test = None if (X_test is None or not linearized) else net.activations(X_test)
+        self.net, self.X, self.W = net, X, net.weight
         self.params = [net.weight]
         n, m = X.shape[0], net.width
-        self._P = torch.empty((n, m), dtype=X.dtype, device=X.device)
-        self._S = self.S0 if linearized else torch.empty_like(self._P)
+        self.frozen = net.activations(X).bool() if linearized else None
+        self.frozen_test = None if (X_test is None or not linearized) else net.activations(X_test).bool()
+        self._mask = self.frozen if linearized else torch.empty((n, m), dtype=torch.bool, device=X.device)
+        self._P = self._buffer(n)
+        self._S = torch.empty_like(self._P)
         self._G = torch.empty((X.shape[1], m), dtype=X.dtype, device=X.device)
 
-    def _outputs(self, X, S0, P=None, S=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``f(W, X)`` and the activation pattern used for it (frozen ``S0`` if linearized)."""
+    def _buffer(self, n: int) -> torch.Tensor:
+        itemsize = torch.empty((), dtype=self.X.dtype).element_size()
+        block = max(256, self.BLOCK_BYTES // (itemsize * max(n, 1)))
+        return torch.empty((n, min(block, self.net.width)), dtype=self.X.dtype, device=self.X.device)
+
+    def _blocks(self, size: int):
+        m = self.net.width
+        return ((s, min(s + size, m)) for s in range(0, m, size))
+
+    def _forward(self, X: torch.Tensor, frozen, mask, P: torch.Tensor) -> torch.Tensor:
+        """``f(W, X)``; writes the activation pattern into ``mask`` unless it is ``frozen``."""
         v = self.net.output_weights()
-        P = torch.matmul(X, self.W.T, out=P) if P is not None else X @ self.W.T
-        if S0 is None:
-            P.clamp_min_(0.0)
-            S = torch.sign(P, out=S) if S is not None else torch.sign(P)  # 1[wᵀx > 0]; ties have probability 0
-            return P @ v, S
-        return P.mul_(S0) @ v, S0
+        f = torch.zeros(X.shape[0], dtype=X.dtype, device=X.device)
+        for s, e in self._blocks(P.shape[1]):
+            p = torch.matmul(X, self.W[s:e].T, out=P[:, : e - s])
+            if frozen is None:
+                p.clamp_min_(0.0)
+                if mask is not None:
+                    torch.gt(p, 0.0, out=mask[:, s:e])  # 1[wᵀx > 0]; ties have probability 0
+            else:
+                p.mul_(frozen[:, s:e])
+            f.addmv_(p, v[s:e])
+        return f
 
     def data_gradient(self, Y: torch.Tensor, kappa: float) -> tuple[torch.Tensor, list[torch.Tensor]]:
         with torch.no_grad():
-            f, S = self._outputs(self.X, self.S0, self._P, self._S)
-            u = kappa * f
-            # ∂/∂W ½‖Y − κf‖² = −κ diag(a c/√m) Sᵀ diag(Y − u) X, formed as ((diag(Y−u)X)ᵀ S)ᵀ
-            torch.matmul(((Y - u)[:, None] * self.X).T, S, out=self._G)
+            u = kappa * self._forward(self.X, self.frozen, self._mask, self._P)
+            Z = ((Y - u)[:, None] * self.X).T
+            for s, e in self._blocks(self._S.shape[1]):
+                S = self._S[:, : e - s]
+                S.copy_(self._mask[:, s:e])
+                torch.matmul(Z, S, out=self._G[:, s:e])
             G = self._G.T * (-kappa * self.net.output_weights())[:, None]
         return u, [G]
 
     def predict(self, X: torch.Tensor, test: bool) -> torch.Tensor:
         with torch.no_grad():
-            return self._outputs(X, self.S0_test if test else self.S0)[0]
+            return self._forward(X, self.frozen_test if test else self.frozen, None, self._buffer(X.shape[0]))
 
 
 class _AutogradEngine:
@@ -201,7 +223,10 @@ def train_regularized(
     steps : int, optional
         Number of GD steps; with ``tol`` also given, the maximum number.
     tol : float, optional
-        Stop once ``‖∇L‖_F ≤ tol · ‖∇L(θ(0))‖_F`` (at most ``steps`` or ``max_steps`` steps).
+        Stop once the objective changes by at most ``tol`` (relative) between two consecutive
+        records (at most ``steps`` or ``max_steps`` steps). GD on a ReLU network jitters at a
+        small floor as activation patterns flip, so very small tolerances may not be reached;
+        a number of steps from :func:`stopping_time` is the reproducible alternative.
     lr : float, optional
         Step size; default ``1 / (κ²λ_max(H(0)) + α)``.
     penalty : {"origin", "init"}
@@ -212,7 +237,8 @@ def train_regularized(
     kernel : levrf kernel, optional
         ``H^cts`` for ``u*`` and the kernel error; default ``net.limit_kernel()``.
     callback : callable(step, net, record) -> bool, optional
-        Called at each recorded step with that step's record (a dict); returning True stops.
+        Called at each recorded step with that step's record (a dict of the recorded values
+        plus ``"u"``, the training predictions); returning True stops.
     record_every : int, optional
         Record every this many steps (and always at the first and last step); default
         ``steps // 50`` or 100.
@@ -237,7 +263,7 @@ def train_regularized(
     if penalty not in PENALTIES:
         raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
     if steps is None and tol is None:
-        raise ValueError("give steps (number of GD steps) or tol (relative gradient norm), or both")
+        raise ValueError("give steps (number of GD steps) or tol (relative change of the objective), or both")
     steps = check_positive_int(steps, "steps") if steps is not None else check_positive_int(max_steps, "max_steps")
     if tol is not None:
         tol = check_positive(tol, "tol")
@@ -310,27 +336,23 @@ def train_regularized(
         return rec
 
     bar = tqdm(total=steps, desc="train_regularized", disable=quiet, leave=False)
-    grad0 = None
     step = 0
     try:
         while True:
             u, grads = engine.data_gradient(Y, kappa)
-            with torch.no_grad():
-                full = [g + decay * (p - a) for g, p, a in zip(grads, params, anchors, strict=True)]
-                gnorm = math.sqrt(sum(float((g * g).sum()) for g in full)) if tol is not None else 0.0
-            grad0 = gnorm if grad0 is None else grad0
-            done = step >= steps or (tol is not None and gnorm <= tol * grad0)
-            if tol is not None and gnorm <= tol * grad0:
-                hist.converged = True
+            done = step >= steps
             if step % record_every == 0 or done:
                 rec = record(step, u)
-                if callback is not None and callback(step, net, rec):
+                if tol is not None and len(hist.loss) >= 2 and not done:
+                    if abs(hist.loss[-2] - hist.loss[-1]) <= tol * abs(hist.loss[-1]):
+                        hist.converged = done = True
+                if callback is not None and callback(step, net, {**rec, "u": u}):
                     done = True
             if done:
                 break
             with torch.no_grad():
-                for p, g in zip(params, full, strict=True):
-                    p.sub_(lr * g)
+                for p, g, a in zip(params, grads, anchors, strict=True):
+                    p.sub_(lr * (g + decay * (p - a)))
             step += 1
             bar.update(1)
     finally:
@@ -344,9 +366,10 @@ def train_regularized(
 
 
 def _tangent(net: nn.Module, engine, X: torch.Tensor) -> torch.Tensor:
-    if isinstance(engine, _TwoLayerEngine) and engine.S0 is not None:
+    if isinstance(engine, _TwoLayerEngine) and engine.frozen is not None:
+        S0 = engine.frozen.to(X.dtype)
         c2 = net.importance**2 / net.width
-        return (X @ X.T) * ((engine.S0 * c2) @ engine.S0.T)
+        return (X @ X.T) * ((S0 * c2) @ S0.T)
     return dynamic_kernel(net, X)
 
 
