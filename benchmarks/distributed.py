@@ -6,8 +6,8 @@ D = 2,048) fitted through ``levrf.distributed.read_table`` on a ``distributed.Lo
 with 2 single-threaded worker processes. Reported:
 
 - completion, fit time and throughput (rows/s, reading Parquet included);
-- peak RSS (``VmHWM``) of every process: the client (which also runs the scheduler), each
-  worker and each nanny;
+- peak RSS (``VmHWM``) of every process: the client (which also runs the scheduler and, in a
+  ``LocalCluster``, the nannies) and each worker;
 - the throughput of one in-memory process (torch/BLAS on all cores) fitting the first
   1,000,000 rows from a NumPy array, measured in a separate process before the cluster starts,
   and the ratio distributed / in-memory (target ≥ 0.7);
@@ -19,7 +19,8 @@ The data are deleted afterwards. Usage::
     python benchmarks/distributed.py            # full run, ~10^7 rows (about 30 min on 2 cores)
     python benchmarks/distributed.py --quick    # 10^6 rows
 
-Writes ``benchmarks/results/distributed.md`` (``--quick``: ``distributed_quick.md``) and ``.json``.
+Writes its section of ``benchmarks/results/distributed.md`` (the full run and ``--quick`` have one
+each) and ``benchmarks/results/distributed.json`` (``distributed_quick.json``).
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ def run_distributed(args, folder: Path) -> dict:
             "rows_per_s": X.shape[0] / seconds,
             "worker_threads": client.run(torch.get_num_threads),
             "worker_peak_rss": client.run(peak_rss),
-            "nanny_peak_rss": client.run(peak_rss, nanny=True),
+            "nanny_pids": client.run(os.getpid, nanny=True),
+            "client_pid": os.getpid(),
             "client_peak_rss": peak_rss(),
             "coef": model.coef_.numpy().ravel().tolist(),
         }
@@ -153,7 +155,7 @@ def run_distributed(args, folder: Path) -> dict:
 def markdown(res: dict, args) -> str:
     dist, mem = res["distributed"], res["in_memory"]
     gb = 1e9
-    worst = max([*dist["worker_peak_rss"].values(), *dist["nanny_peak_rss"].values(), dist["client_peak_rss"]])
+    worst = max([*dist["worker_peak_rss"].values(), dist["client_peak_rss"]])
     lines = [
         "## Distributed fitting (Dask) — `benchmarks/distributed.py`" + (" --quick" if args.quick else ""),
         "",
@@ -167,10 +169,8 @@ def markdown(res: dict, args) -> str:
         "| run | rows | fit time (s) | rows/s | peak RSS per process |",
         "|---|---:|---:|---:|---|",
         f"| distributed, Parquet on disk | {dist['rows']:,} | {dist['seconds']:.1f} | {dist['rows_per_s']:,.0f} | "
-        f"client {dist['client_peak_rss'] / gb:.2f} GB; workers "
+        f"client (+ scheduler, nannies) {dist['client_peak_rss'] / gb:.2f} GB; workers "
         + ", ".join(f"{v / gb:.2f}" for v in dist["worker_peak_rss"].values())
-        + " GB; nannies "
-        + ", ".join(f"{v / gb:.2f}" for v in dist["nanny_peak_rss"].values())
         + " GB |",
         f"| in memory, one process | {mem['rows']:,} | {mem['seconds']:.1f} | {mem['rows_per_s']:,.0f} | "
         f"{mem['peak_rss'] / gb:.2f} GB |",
@@ -229,8 +229,26 @@ def main() -> None:
     stem = "distributed_quick" if args.quick else "distributed"
     (RESULTS / f"{stem}.json").write_text(json.dumps(res, indent=2, default=str))
     text = markdown(res, args)
-    (RESULTS / f"{stem}.md").write_text(text)
+    write_section(RESULTS / "distributed.md", text)
     print(text)
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace the ``## `` section with the same title in ``path`` (or append it)."""
+    title = text.splitlines()[0]
+    sections = []
+    if path.exists():
+        current: list[str] = []
+        for line in path.read_text().splitlines():
+            if line.startswith("## ") and current:
+                sections.append("\n".join(current).strip() + "\n")
+                current = []
+            current.append(line)
+        if current:
+            sections.append("\n".join(current).strip() + "\n")
+    sections = [s for s in sections if s.splitlines()[0] != title] + [text.strip() + "\n"]
+    sections.sort(key=lambda s: "--quick" in s.splitlines()[0])  # the full run first
+    path.write_text("\n".join(sections))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def within_noise(G, target, R):
     return err2, expected + 5 * sd, expected
 
 
-def check_unbiased(kernel, X, sampler, m=4, draws=(250, 4000), **kw):
+def check_unbiased(kernel, X, sampler, m=4, draws=(150, 2400), **kw):
     G, target = gram_draws(kernel, X, sampler, m, draws[1], **kw)
     results = [within_noise(G, target, R) for R in draws]
     for err2, bound, _ in results:
@@ -85,7 +85,7 @@ SAMPLER_CASES = {
 
 @pytest.mark.parametrize("case", sorted(SAMPLER_CASES))
 def test_average_of_psi_psi_t_converges_to_K(case, X, Xu):
-    """E_q[ΨΨᵀ] = K: the error of the mean of R draws stays within its 1/R noise at R = 250 and 4000.
+    """E_q[ΨΨᵀ] = K: the error of the mean of R draws stays within its 1/R noise at R = 150 and 2400.
 
     SIR is exactly unbiased too (not only asymptotically): P(j) · p/q(w_j) = 1/M for every pool
     member j, so E[ΨΨᵀ | pool] is the pool's own Monte Carlo average of ΦΦᵀ, whose mean is K.
@@ -98,10 +98,10 @@ def test_average_of_psi_psi_t_converges_to_K(case, X, Xu):
 
 
 def test_the_unbiasedness_check_has_power(X):
-    """Dropping the importance weights of the leverage sampler is detected at R = 4000."""
+    """Dropping the importance weights of the leverage sampler is detected at R = 2400."""
     sampler = make_sampler("leverage", alpha=0.05, sampling_alpha=0.05)
-    G, target = gram_draws(levrf.GaussianKernel(0.7), X, sampler, 4, 4000, drop_importance=True)
-    err2, bound, _ = within_noise(G, target, 4000)
+    G, target = gram_draws(levrf.GaussianKernel(0.7), X, sampler, 4, 2400, drop_importance=True)
+    err2, bound, _ = within_noise(G, target, 2400)
     assert err2 > 3 * bound
 
 

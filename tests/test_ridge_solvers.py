@@ -90,3 +90,18 @@ def test_ridge_solve_is_ridge_regression():
     beta, _ = ridge_solve(Psi.T @ Psi, Psi.T @ y, 0.7)
     direct = torch.linalg.solve(Psi.T @ Psi + 0.7 * torch.eye(6, dtype=torch.float64), Psi.T @ y)
     torch.testing.assert_close(beta, direct, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("D", [12, 1030])
+def test_syrk_and_addmm_paths_accumulate_the_same_gram(D):
+    # one thread takes the syrk path; two threads take addmm below SYRK_MIN_THREADED_DIM
+    g = torch.Generator().manual_seed(5)
+    Psi = torch.randn(40, D, generator=g, dtype=torch.float64)
+    acc = NormalEquations(D, 0, dtype=torch.float64, device=torch.device("cpu"))
+    try:
+        for threads, rows in ((1, slice(0, 15)), (2, slice(15, 40))):
+            torch.set_num_threads(threads)
+            acc.add(Psi[rows])
+    finally:
+        torch.set_num_threads(1)
+    torch.testing.assert_close(acc.gram(), Psi.T @ Psi, rtol=1e-12, atol=1e-12)

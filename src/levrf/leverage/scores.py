@@ -90,14 +90,16 @@ class ExactLeverage:
     memory ``O(n²)`` plus one chunk.
     """
 
-    def __init__(self, kernel: Kernel, X, alpha: float, *, batch_size: int | None = None) -> None:
+    def __init__(
+        self, kernel: Kernel, X, alpha: float, *, batch_size: int | None = None, _K: torch.Tensor | None = None
+    ) -> None:
         self.kernel = check_kernel(kernel)
         self.alpha = check_positive(alpha, "alpha")
         if batch_size is not None:
             check_positive_int(batch_size, "batch_size")
         self.batch_size = batch_size
         self.X = as_float64(kernel, X)
-        self.K = kernel_matrix(kernel, self.X)
+        self.K = kernel_matrix(kernel, self.X) if _K is None else _K
         self.L = cholesky_shifted(self.K, self.alpha)
         self._eigenvalues: torch.Tensor | None = None
         self._B: torch.Tensor | None = None
@@ -142,14 +144,14 @@ class ExactLeverage:
     def statistical_dimension(self, alpha: float | None = None) -> float:
         """``s_α = Σ λ_i/(λ_i + α)`` from the eigenvalues of K (at this scorer's α by default)."""
         alpha = self.alpha if alpha is None else check_positive(alpha, "alpha")
-        eig = self.eigenvalues()
+        eig = self.eigenvalues().cpu().numpy()  # called many times by the α' search: stay in NumPy
         return float((eig / (eig + alpha)).sum())
 
     def at_alpha(self, alpha: float) -> ExactLeverage:
         """The same scorer at another α (shares the eigenvalues already computed)."""
         if alpha == self.alpha:
             return self
-        other = ExactLeverage(self.kernel, self.X, alpha, batch_size=self.batch_size)
+        other = ExactLeverage(self.kernel, self.X, alpha, batch_size=self.batch_size, _K=self.K)
         other._eigenvalues = self._eigenvalues
         return other
 

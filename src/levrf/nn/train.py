@@ -300,10 +300,10 @@ def train_regularized(
     decay = alpha / getattr(net, "n_trained_layers", 1)
 
     # the NTK ridge twin
-    H_cts = kernel(X.to(kernel.torch_dtype)).to(dtype)
+    H_cts = kernel(X).to(device=device, dtype=dtype)
     coef = ridge_coefficients(H_cts, Y, alpha, kappa)
     u_star = kappa**2 * (H_cts @ coef)
-    u_star_test = None if Xt is None else kappa**2 * (kernel(Xt, X).to(dtype) @ coef)
+    u_star_test = None if Xt is None else kappa**2 * (kernel(Xt, X).to(device=device, dtype=dtype) @ coef)
     H0 = _tangent(net, engine, X) if (track_kernel or lr is None) else None
     if lr is None:
         lr = 1.0 / (kappa**2 * float(torch.linalg.eigvalsh(0.5 * (H0 + H0.T))[-1]) + alpha)

@@ -16,6 +16,8 @@ import torch
 from scipy.linalg import blas
 from threadpoolctl import ThreadpoolController
 
+#: smallest D for which the multithreaded syrk path is used (see NormalEquations)
+SYRK_MIN_THREADED_DIM = 1024
 #: jitter tries: ``jitter_k = 10**k · eps · mean(diag A)`` for k = 0..JITTER_TRIES-1
 JITTER_TRIES = 6
 
@@ -103,8 +105,11 @@ class NormalEquations:
 
     On the CPU the Gram update is SciPy's BLAS ``syrk`` (rank-b update of one triangle: half
     the flops of a GEMM), run with ``torch.get_num_threads()`` threads so that one setting
-    governs all of levrf's threads; on other devices it is ``torch.addmm`` into a
-    preallocated matrix.
+    governs all of levrf's threads. Multithreaded OpenBLAS ``syrk`` was measured to be slow
+    for D < :data:`SYRK_MIN_THREADED_DIM` (0.1–0.7× of ``torch.matmul`` with 2 threads, vs
+    ~2× single-threaded and for D ≥ 1024), so there, with more than one thread, the update
+    is ``torch.addmm`` (MKL GEMM) into the same storage. On other devices it is always
+    ``torch.addmm``.
 
     Parameters
     ----------
@@ -123,10 +128,12 @@ class NormalEquations:
         self.n_rows = 0
         self._syrk = _syrk_for(dtype) if self.device.type == "cpu" else None
         if self._syrk is not None:
-            # Fortran order so that syrk updates it in place (its upper triangle only)
+            # Fortran order so that syrk updates it in place (its upper triangle only);
+            # _Gt is a torch view of the same memory for the addmm updates
             self._G = np.zeros((self.n_columns, self.n_columns), dtype=_NUMPY[dtype], order="F")
+            self._Gt = torch.from_numpy(self._G)
         else:
-            self._G = torch.zeros(self.n_columns, self.n_columns, dtype=dtype, device=self.device)
+            self._Gt = torch.zeros(self.n_columns, self.n_columns, dtype=dtype, device=self.device)
         self.R = torch.zeros(self.n_columns, self.n_targets, dtype=dtype, device=self.device)
 
     def add(self, Psi: torch.Tensor, Y: torch.Tensor | None = None) -> None:
@@ -135,13 +142,16 @@ class NormalEquations:
             raise ValueError(f"Psi has {Psi.shape[1]} columns, expected {self.n_columns}")
         if Psi.shape[0] == 0:
             return
-        if self._syrk is not None:
+        threads = torch.get_num_threads()
+        if self._syrk is not None and (threads == 1 or self.n_columns >= SYRK_MIN_THREADED_DIM):
             P = Psi.detach().contiguous().numpy()
             # P is C-ordered (b, D), so P.T is a Fortran-ordered (D, b) matrix A and A Aᵀ = ΨᵀΨ
-            with _scipy_blas().limit(limits=torch.get_num_threads()):
-                self._G = self._syrk(1.0, P.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
+            with _scipy_blas().limit(limits=threads):
+                out = self._syrk(1.0, P.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
+            if out is not self._G:  # syrk worked on a copy: keep our storage authoritative
+                self._G[...] = out
         else:
-            self._G.addmm_(Psi.T, Psi)
+            self._Gt.addmm_(Psi.T, Psi)
         if self.n_targets:
             if Y is None or Y.shape != (Psi.shape[0], self.n_targets):
                 raise ValueError(f"Y must have shape ({Psi.shape[0]}, {self.n_targets})")
@@ -151,7 +161,7 @@ class NormalEquations:
     def gram(self) -> torch.Tensor:
         """The full symmetric ``G = ΨᵀΨ`` accumulated so far."""
         if self._syrk is None:
-            return self._G.clone()
+            return self._Gt.clone()
         U = torch.from_numpy(np.triu(self._G))
         return (U + U.T - torch.diag(U.diagonal())).to(self.dtype)
 
