@@ -45,6 +45,7 @@ import torch
 
 import levrf
 from levrf.leverage.approximate import NystromLeverage, SubsampleLeverage, pool_gram_leverage
+from levrf.leverage.resampling import inclusion_probabilities, systematic_sample
 from levrf.leverage.scores import ExactLeverage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,9 +82,11 @@ def spectral_setup(K: torch.Tensor, alpha: float):
 
 
 def sir(tau: torch.Tensor, m: int, gen: torch.Generator):
-    """Indices and importance weights of leverage SIR from a scored pool (β = 0)."""
-    idx = torch.multinomial(tau, m, replacement=True, generator=gen)
-    return idx, (tau.mean() / tau[idx]).sqrt()
+    """Indices and importance weights of leverage SIR from a scored pool (β = 0), resampled as the
+    ``"leverage"`` sampler does (systematic PPS without replacement)."""
+    pi = inclusion_probabilities(tau, m)
+    idx = systematic_sample(pi, gen)
+    return idx, (m / (tau.numel() * pi[idx])).sqrt()
 
 
 def md_table(header, rows) -> str:

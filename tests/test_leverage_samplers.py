@@ -206,9 +206,38 @@ def test_mixture_bounds_importance_weights(X):
     beta = s.info["mixture"]
     assert 0 < beta < 1
     assert float(s.importance.max()) <= 1 / math.sqrt(beta) + 1e-12
-    # the importance weight is 1/sqrt((1-β)τ/ŝ + β) of the reported τ and ŝ
-    expected = ((1 - beta) * s.leverage / s.info["sampling_statistical_dimension"] + beta).rsqrt()
-    torch.testing.assert_close(s.importance, expected, rtol=1e-12, atol=0)
+    # Horvitz–Thompson: sqrt(m/(Mπ)) ≤ 1/sqrt((1-β)τ/ŝ + β), with equality where π < 1
+    ratio = (1 - beta) * s.leverage / s.info["sampling_statistical_dimension"] + beta
+    uncapped = s.importance > math.sqrt(50 / s.info["pool_size"]) * (1 + 1e-9)
+    assert bool(uncapped.any())
+    assert bool((s.importance <= ratio.rsqrt() * (1 + 1e-12)).all())
+    torch.testing.assert_close(s.importance[uncapped], ratio[uncapped].rsqrt(), rtol=1e-12, atol=0)
+    assert s.info["distinct_weights"] == 50
+
+
+def test_systematic_pps_inclusion_probabilities():
+    """Each candidate is included with probability π_j = min(1, c·w_j), never twice, m in all."""
+    from levrf.leverage.resampling import inclusion_probabilities, systematic_sample
+
+    w = torch.tensor([50.0, 8.0, 4.0, 2.0, 1.0, 1.0, 0.5, 0.5, 0.0, 3.0], dtype=torch.float64)
+    m, R = 4, 20000
+    pi = inclusion_probabilities(w, m)
+    assert float(pi.sum()) == pytest.approx(m, rel=1e-12)
+    # 50 and then 8 exceed their share and are taken with certainty; the rest is proportional to w
+    assert pi[:2].tolist() == [1.0, 1.0] and float(pi[8]) == 0.0
+    rest = torch.tensor([2, 3, 4, 5, 6, 7, 9])
+    torch.testing.assert_close(pi[rest], 2 * w[rest] / w[rest].sum(), rtol=1e-12, atol=0)
+    gen = torch.Generator().manual_seed(0)
+    counts = torch.zeros_like(w)
+    for _ in range(R):
+        idx = systematic_sample(pi, gen)
+        assert idx.numel() == m and idx.unique().numel() == m
+        counts[idx] += 1
+    freq = counts / R
+    se = (pi * (1 - pi) / R).sqrt()
+    assert bool(((freq - pi).abs() <= 4 * se + 1e-12).all()), (freq, pi)
+    with pytest.raises(ValueError, match="positive weight"):
+        inclusion_probabilities(torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64), 2)
 
 
 def test_budget_matched_alpha_hits_target():

@@ -1,13 +1,19 @@
 """The ``"leverage"`` sampler: sampling-importance-resampling (SIR) from a pool drawn from p.
 
-Draw a pool ``w_1..w_M ~ p``, score it with τ = τ_α' (exact or approximate), and let
-``ŝ = mean_j τ_j``. With mixture β (0 for a float ``sampling_alpha``) each of the m weights is
-index ``j`` drawn with replacement with probability ``π_j = ((1 − β)τ_j/ŝ + β)/M`` and gets the
-importance weight ``p/q = 1/((1 − β)τ_j/ŝ + β)`` (``ŝ/τ_j`` when β = 0, paper's ``s_λ/τ_λ``).
+Draw a pool ``w_1..w_M ~ p``, score it with τ = τ_α' (exact or approximate), let
+``ŝ = mean_j τ_j`` and ``r_j = (1 − β)τ_j/ŝ + β`` (β = 0 for a float ``sampling_alpha``), the
+density ratio q/p of the target ``q = (1 − β)q_α'/s_α' + β·p`` estimated on the pool (mean 1).
+The m weights are chosen from the pool *without replacement* with inclusion probabilities
+``π_j = min(1, c·r_j)``, ``Σ π_j = m`` (systematic PPS, :mod:`levrf.leverage.resampling`), and get
+the Horvitz–Thompson importance weight ``sqrt(p/q) = sqrt(m/(M·π_j))``, which is
+``sqrt(1/r_j) = sqrt(ŝ/τ_j)`` (the paper's ``sqrt(s_λ/τ_λ)``) whenever no π_j is capped at 1.
 
-Unbiasedness (exact, not only asymptotic): ``π_j · (p/q)_j = 1/M`` for every j, so
-``E[p/q · φφᵀ | pool] = (1/M) Σ_j Φ(w_j)Φ(w_j)ᵀ``, the pool's Monte Carlo estimate of K, whose
-expectation over the pool is K. What is only asymptotic (M → ∞) is that the draws *follow* q.
+Unbiasedness (exact, not only asymptotic): ``E[Σ_{j∈S} (m/(Mπ_j))·Φ_jΦ_jᵀ/m | pool] =
+(1/M) Σ_j Φ_jΦ_jᵀ``, the pool's Monte Carlo estimate of K, whose expectation is K. Only the
+claim that the draws *follow* q is asymptotic in M. Without replacement, no weight is repeated:
+multinomial resampling (with replacement) from a pool of 16·m repeated 10–25% of its draws on
+diamonds and gave a larger spectral error (``docs/leverage.md``). It remains the fallback when
+fewer than m candidates have positive weight.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from .._validation import check_positive, check_positive_int
 from ..kernels import Kernel
 from .auto import check_sampling_alpha, resolve_sampling_parameters
 from .methods import SCORER_METHODS, check_method, leverage_function
+from .resampling import inclusion_probabilities, systematic_sample
 from .samplers import Sampler, WeightSample, register_sampler
 
 #: default pool size per weight drawn
@@ -96,8 +103,15 @@ class LeverageSampler(Sampler):
             raise ValueError("every candidate weight has zero leverage; the features vanish on X")
         beta = params.mixture
         ratio = (1.0 - beta) * tau / s_hat + beta  # q/p at each candidate, mean 1 over the pool
-        idx = torch.multinomial(ratio.cpu(), m, replacement=True, generator=generator).to(pool.device)
-        chosen = ratio[idx]
+        if int((ratio > 0).sum()) >= m:
+            pi = inclusion_probabilities(ratio, m)
+            idx = systematic_sample(pi, generator).to(pool.device)
+            importance = (m / (M * pi[idx])).sqrt()
+            resampling = "systematic PPS without replacement"
+        else:
+            idx = torch.multinomial(ratio.cpu(), m, replacement=True, generator=generator).to(pool.device)
+            importance = ratio[idx].rsqrt()
+            resampling = "multinomial with replacement"
         info = {
             "sampler": self.name,
             "method": self.method,
@@ -105,12 +119,13 @@ class LeverageSampler(Sampler):
             "mixture": beta,
             "pool_size": M,
             "sampling_statistical_dimension": s_hat,
+            "resampling": resampling,
             "distinct_weights": int(torch.unique(idx).numel()),
         }
         info.update(_regression_statistical_dimension(scorer, self.alpha, params.alpha, s_hat))
         return WeightSample(
             weights=pool[idx],
-            importance=chosen.rsqrt().to(pool.dtype),
+            importance=importance.to(pool.dtype),
             leverage=tau[idx].to(pool.dtype),
             info=info,
         )
