@@ -35,6 +35,7 @@ import argparse
 import json
 import math
 import platform
+import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -152,9 +153,15 @@ def skip_reason(method: str, n: int, exact_limit: int) -> str | None:
 
 
 def timed_fit(model, X, y) -> float:
-    t0 = time.perf_counter()
-    model.fit(X, y)
-    return time.perf_counter() - t0
+    """Wall time of ``fit``; fits under a second are repeated (3 in all) and the best kept."""
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        model.fit(X, y)
+        best = min(best, time.perf_counter() - t0)
+        if best >= 1.0:
+            break
+    return best
 
 
 def rmse(a, b) -> float:
@@ -223,7 +230,7 @@ def run_setting(dataset, setting, cfg, args, log) -> SettingResult:
     log(f"== {dataset} / {setting}: σ={sigma}, α={alpha}, n_train={len(Xtr)}, n_test={len(Xte)}")
 
     # 1. full-training-set sweep: RMSE and fit time (one seed)
-    for method in METHODS:
+    for method in args.methods:
         reason = skip_reason(method, len(Xtr), args.exact_limit)
         if reason:
             res.skipped[f"{method} (full train)"] = reason
@@ -236,13 +243,15 @@ def run_setting(dataset, setting, cfg, args, log) -> SettingResult:
             res.runs.append(asdict(run))
             log(f"   {method:26s} D={D:5d}  rmse={run.rmse:.4f}  fit={fit_s:7.2f}s")
 
+    if args.skip_distance:
+        return res
     # 2. distance to the exact KRR predictor on a training subsample
     Xs, ys = Xtr[: res.exact_n], ytr[: res.exact_n]
     exact_pred, res.exact_fit_s, res.s_alpha_exact_subsample = exact_reference(Xs, ys, Xte, sigma, alpha)
     res.exact_rmse = rmse(exact_pred, yte)
     norm = float(np.sqrt(np.mean(exact_pred**2)))
     log(f"   exact KRR on {res.exact_n} rows: rmse={res.exact_rmse:.4f}, s_α={res.s_alpha_exact_subsample:.0f}, fit={res.exact_fit_s:.1f}s")
-    for method in METHODS:
+    for method in args.methods:
         reason = skip_reason(method, res.exact_n, args.exact_limit)
         if reason:
             res.skipped[f"{method} (subsample)"] = reason
@@ -269,7 +278,7 @@ def _mean_by(runs, key, method, D):
 def summarize(res: SettingResult, dims) -> dict:
     runs = res.runs
     rbf = [r for r in runs if r["method"] == "sklearn RBFSampler+Ridge"]
-    best_rbf = min(r["rmse"] for r in rbf)
+    best_rbf = min((r["rmse"] for r in rbf), default=math.nan)
     target = 1.01 * best_rbf
 
     def time_to_target(methods):
@@ -332,9 +341,14 @@ def markdown(results, summaries, rates, meta) -> str:
                    f"**{r['fraction']:.2f}** | {r['addmm_fraction']:.2f} |")
     out.append("")
     for res, summ in zip(results, summaries, strict=True):
+        exact = (
+            f"exact KRR on {res.exact_n:,} training rows: s_α = {res.s_alpha_exact_subsample:.0f}, "
+            f"test RMSE {res.exact_rmse:.4f}, fit {res.exact_fit_s:.1f} s."
+            if res.distance_runs or res.exact_rmse == res.exact_rmse
+            else "exact KRR not run (--skip-distance)."
+        )
         out += [f"### {res.dataset}, {res.setting}: σ = {res.bandwidth}, α = {res.alpha}", "",
-                f"n_train = {res.n_train:,}, n_test = {res.n_test:,}; exact KRR on {res.exact_n:,} training rows: "
-                f"s_α = {res.s_alpha_exact_subsample:.0f}, test RMSE {res.exact_rmse:.4f}, fit {res.exact_fit_s:.1f} s.", ""]
+                f"n_train = {res.n_train:,}, n_test = {res.n_test:,}; {exact}", ""]
         dims = sorted({r["D"] for r in res.runs})
         methods = [m for m in METHODS if any(r["method"] == m for r in res.runs)]
         out += ["Test RMSE / fit seconds on the full training set:", "",
@@ -382,6 +396,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="a few minutes: smaller n and D")
     parser.add_argument("--datasets", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--settings", nargs="+", default=["smooth", "rough"], choices=["smooth", "rough"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD")
+    parser.add_argument("--skip-distance", action="store_true", help="no exact-KRR distance sweep")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--exact-limit", type=int, default=None, help="largest n for exact leverage (default: the exact-KRR subsample)"
@@ -411,7 +427,7 @@ def main(argv=None) -> dict:
                 summaries.append(summarize(res, cfg["dims"]))
                 log(json.dumps({k: v for k, v in summaries[-1].items() if k != "leverage_vs_gaussian_distance"}, default=str))
     meta = {
-        "command": "python benchmarks/krr.py" + (" --quick" if args.quick else "") + ("" if args.threads == 2 else f" --threads {args.threads}"),
+        "command": shlex.join(["python", "benchmarks/krr.py", *(sys.argv[1:] if argv is None else argv)]),
         "mode": "quick" if args.quick else "full",
         "threads": args.threads,
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, Python {sys.version.split()[0]}",

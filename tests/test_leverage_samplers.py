@@ -251,14 +251,34 @@ def test_budget_matched_alpha_hits_target():
     assert budget_matched_alpha(500.0, 1e-5, s) == 1e-5  # s_α already within budget
 
 
-def test_auto_reports_alpha_and_mixture_used(X):
-    rf = levrf.RandomFeatures(levrf.GaussianKernel(0.7), n_features=4, sampling="leverage", alpha=1e-3).fit(X)
-    K = levrf.GaussianKernel(0.7)(X)
-    assert rf.statistical_dimension_ == pytest.approx(levrf.statistical_dimension(K, 1e-3), rel=1e-10)
-    assert rf.sampling_alpha_ > 1e-3
-    assert levrf.statistical_dimension(K, rf.sampling_alpha_) == pytest.approx(2.0, rel=1e-6)
-    assert rf.mixture_ == rf.sampling_info_["mixture"]
-    assert rf.sampling_info_["pool_size"] == 64
+def test_auto_rule_samples_from_p_below_twice_the_statistical_dimension(X):
+    kernel = levrf.GaussianKernel(0.7)
+    s = levrf.statistical_dimension(kernel(X), 1e-3)
+    small = int(2 * s) - 1  # just below the switch: the rule samples from p itself
+    rf = levrf.RandomFeatures(kernel, n_features=small, sampling="leverage", alpha=1e-3, random_state=3).fit(X)
+    assert rf.statistical_dimension_ == pytest.approx(s, rel=1e-10)
+    assert rf.mixture_ == rf.sampling_info_["mixture"] == 1.0
+    assert rf.sampling_alpha_ == 1e-3
+    torch.testing.assert_close(rf.importance_, torch.ones(small, dtype=torch.float64))
+    # identical in distribution to sampling="gaussian": the weights are the first draws from p
+    gauss = levrf.RandomFeatures(kernel, n_features=small, random_state=3).fit(X)
+    assert gauss.weights_.shape == rf.weights_.shape
+
+
+def test_auto_rule_samples_by_leverage_with_a_mixture_above_the_switch(X):
+    kernel = levrf.GaussianKernel(0.7)
+    alpha = 1.0
+    s = levrf.statistical_dimension(kernel(X), alpha)
+    m = int(np.ceil(2 * s)) + 1
+    rf = levrf.RandomFeatures(kernel, n_features=m, sampling="leverage", alpha=alpha, random_state=3).fit(X)
+    assert rf.mixture_ == 0.25 and rf.sampling_alpha_ == alpha
+    assert rf.sampling_info_["pool_size"] == 16 * m
+    # importance weights p/q = 1/(0.75 τ/ŝ + 0.25) are bounded by 1/β = 4
+    assert float(rf.importance_.pow(2).max()) <= 4.0 + 1e-9
+    tau = levrf.ridge_leverage(kernel, X, rf.weights_, alpha)
+    s_hat = rf.sampling_info_["sampling_statistical_dimension"]
+    expected = (1.0 / (0.75 * tau / s_hat + 0.25)).sqrt()
+    torch.testing.assert_close(rf.importance_, expected, rtol=1e-8, atol=0)
 
 
 def test_fit_scores_training_data_and_transform_reuses_weights(rng):

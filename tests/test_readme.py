@@ -10,7 +10,7 @@ def test_readme_quickstart_runs(capsys):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "README.md has no python code block"
     quickstart = blocks[0]
-    assert len(quickstart.strip().splitlines()) <= 12
+    assert len(quickstart.strip().splitlines()) <= 12  # "a 10-line quickstart"
     exec(compile(quickstart, "README quickstart", "exec"), {})
     out = capsys.readouterr().out
     eps = {m.group(1): float(m.group(2)) for m in re.finditer(r"(\w+) ε = ([0-9.]+)", out)}

@@ -7,7 +7,7 @@ rescaled), never twice, and exactly m candidates are returned. The Horvitz–Tho
 
 Compared with m multinomial draws (with replacement) from the same weights, no candidate is
 repeated, so the m features are m distinct directions: with heavy-tailed leverage scores
-multinomial resampling from a pool of 16·m repeats 10–25% of its draws (measured on diamonds).
+multinomial resampling from a pool of 16·m repeats 5–25% of its draws (measured on diamonds).
 """
 
 from __future__ import annotations

@@ -144,6 +144,11 @@ class ExactLeverage:
     def statistical_dimension(self, alpha: float | None = None) -> float:
         """``s_α = Σ λ_i/(λ_i + α)`` from the eigenvalues of K (at this scorer's α by default)."""
         alpha = self.alpha if alpha is None else check_positive(alpha, "alpha")
+        if alpha == self.alpha and self._eigenvalues is None:
+            # s_α = n − α·tr[(K+αI)⁻¹] = n − α‖L⁻¹‖_F²: reuses the Cholesky, 4× cheaper than eigvalsh
+            eye = torch.eye(self.n, dtype=self.L.dtype, device=self.L.device)
+            Linv = torch.linalg.solve_triangular(self.L, eye, upper=False)
+            return float(self.n - alpha * Linv.pow(2).sum())
         eig = self.eigenvalues().cpu().numpy()  # called many times by the α' search: stay in NumPy
         return float((eig / (eig + alpha)).sum())
 

@@ -11,7 +11,7 @@ the Horvitz–Thompson importance weight ``sqrt(p/q) = sqrt(m/(M·π_j))``, whic
 Unbiasedness (exact, not only asymptotic): ``E[Σ_{j∈S} (m/(Mπ_j))·Φ_jΦ_jᵀ/m | pool] =
 (1/M) Σ_j Φ_jΦ_jᵀ``, the pool's Monte Carlo estimate of K, whose expectation is K. Only the
 claim that the draws *follow* q is asymptotic in M. Without replacement, no weight is repeated:
-multinomial resampling (with replacement) from a pool of 16·m repeated 10–25% of its draws on
+multinomial resampling (with replacement) from a pool of 16·m repeated 5–25% of its draws on
 diamonds and gave a larger spectral error (``docs/leverage.md``). It remains the fallback when
 fewer than m candidates have positive weight.
 """
@@ -96,6 +96,8 @@ class LeverageSampler(Sampler):
         )
         if params.alpha != scorer.alpha:
             scorer = scorer.at_alpha(params.alpha)
+        if params.mixture >= 1.0:  # the auto rule chose p itself: no pool to score
+            return self._draw_from_p(kernel, X, m, generator, scorer, params)
         pool = kernel.sample(M, d, generator)
         tau = scorer(pool)
         s_hat = float(tau.mean())
@@ -129,6 +131,22 @@ class LeverageSampler(Sampler):
             leverage=tau[idx].to(pool.dtype),
             info=info,
         )
+
+
+    def _draw_from_p(self, kernel, X, m, generator, scorer, params) -> WeightSample:
+        W = kernel.sample(m, int(X.shape[1]), generator)
+        info = {
+            "sampler": self.name,
+            "method": self.method,
+            "sampling_alpha": params.alpha,
+            "mixture": 1.0,
+            "pool_size": 0,
+            "resampling": "none: m < 2·s_α, so the auto rule samples from p",
+            "distinct_weights": m,
+        }
+        s = scorer.statistical_dimension(self.alpha)
+        info.update(statistical_dimension=s, statistical_dimension_source="auto rule")
+        return WeightSample(W, torch.ones(m, dtype=W.dtype, device=W.device), scorer(W).to(W.dtype), info)
 
 
 def _leverage_function(X):

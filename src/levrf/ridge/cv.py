@@ -243,8 +243,9 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         for (_, test), part in zip(splits, parts, strict=True):
             fold_path = _EigenPath(G - part.gram(), total.R - part.R, alphas)
             rows = torch.as_tensor(test, device=Xt.device)
+            Y_test = Yt[rows]
             for start, Psi in self.features_.iter_chunks(Xt[rows]):
-                resid, _ = fold_path.residuals(Psi, Yt[rows][start : start + Psi.shape[0]])
+                resid, _ = fold_path.residuals(Psi, Y_test[start : start + Psi.shape[0]])
                 sums += (resid**2).sum((0, 1))
             count += len(test) * Yt.shape[1]
         if count == 0:

@@ -162,8 +162,8 @@ class NormalEquations:
         """The full symmetric ``G = ΨᵀΨ`` accumulated so far."""
         if self._syrk is None:
             return self._Gt.clone()
-        U = torch.from_numpy(np.triu(self._G))
-        return (U + U.T - torch.diag(U.diagonal())).to(self.dtype)
+        U = np.triu(self._G)  # syrk filled the upper triangle only
+        return torch.from_numpy(U + np.triu(U, 1).T)
 
 
 def ridge_solve(G: torch.Tensor, R: torch.Tensor, alpha: float, *, what: str = "Psi^T Psi + alpha*I"):
