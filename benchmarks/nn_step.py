@@ -10,10 +10,15 @@ Target: step ≤ 2 × matmuls.
 leverage initialization, n = 64 unit-norm points in d = 8): the paper's penalty stopped at the
 theorem's T (Theorems 3.6, 3.7, 3.9), and the penalty toward W(0) at convergence.
 
+``--experiment`` runs ``levrf.experiments.equivalence.run_equivalence()`` at its defaults
+(diamonds, n = 300, widths 2^6..2^14, 2 seeds) and stores ``nn_equivalence.json``/``.png``; the
+Markdown includes that experiment's summary whenever the JSON is present.
+
 Usage::
 
-    python benchmarks/nn_step.py            # step timing only (~1 min)
-    python benchmarks/nn_step.py --sweep    # plus the full sweep (~5 min on one core)
+    python benchmarks/nn_step.py                 # step timing only (~1 min)
+    python benchmarks/nn_step.py --sweep         # plus the full sweep (~2 min on one core)
+    python benchmarks/nn_step.py --experiment    # plus the diamonds experiment (~45 min on one core)
 
 Writes ``benchmarks/results/nn.md`` (and ``nn.json``).
 """
@@ -32,10 +37,11 @@ import numpy as np
 import torch
 
 import levrf
-from levrf.experiments.equivalence import loglog_slope, width_sweep
+from levrf.experiments.equivalence import EquivalenceResult, loglog_slope, run_equivalence, width_sweep
 from levrf.nn import TwoLayerReLU, stopping_time, train_regularized
 
 RESULTS = Path(__file__).parent / "results"
+EXPERIMENT_JSON = RESULTS / "nn_equivalence.json"
 TARGET_RATIO = 2.0
 
 
@@ -106,6 +112,32 @@ def full_sweep(widths=(2**8, 2**10, 2**12, 2**14), seeds: int = 3) -> dict:
     return out
 
 
+def experiment_markdown(result: EquivalenceResult, seconds: float | None = None) -> list[str]:
+    """Median gaps and spectral errors per regime, init and width, and the summary."""
+    took = f", {seconds / 60:.0f} min" if seconds else ""
+    lines = ["## nn: equivalence experiment (`python benchmarks/nn_step.py --experiment`)", "",
+             f"{result.dataset}, n = {result.n} unit-norm rows (+{result.n_test} test rows), kernel "
+             f"{result.kernel}, symmetric init, medians over {result.seeds} seeds{took}. "
+             f"PNG: `nn_equivalence.png`.", ""]
+    widths = result.widths
+    for regime, info in result.regimes.items():
+        lines += [f"**{regime}** (penalty {info['penalty']}, α = {info['alpha']:.3g}, "
+                  f"s_α(H^cts) = {info['statistical_dimension']:.1f}, Λ0 = {info['lambda0']:.2g}, "
+                  f"{info['steps']} steps of η = {info['lr']:.3g})", "",
+                  "| init | metric | " + " | ".join(f"m = {m}" for m in widths) + " | slope |",
+                  "|---|---|" + "---:|" * (len(widths) + 1)]
+        for init in result.inits:
+            for k in ("train_gap", "test_gap", "spectral_error", "kernel_drift"):
+                lines.append(f"| {init} | {k} | " + " | ".join(f"{x:.4f}" for x in result.median(k, regime, init))
+                             + f" | {result.slope(k, regime, init):.2f} |")
+        lines.append("")
+    lines += [f"Smallest width with median gap ≤ {result.threshold:g} (train / test):", ""]
+    for regime, per_init in result.summary().items():
+        for init, s in per_init.items():
+            lines.append(f"- {regime}, {init}: {s['smallest_width_train']} / {s['smallest_width_test']}")
+    return lines + [""]
+
+
 def markdown(step: dict, sweep: dict | None) -> str:
     lines = [
         "## nn: gradient-descent step of TwoLayerReLU (`python benchmarks/nn_step.py`)",
@@ -135,12 +167,15 @@ def markdown(step: dict, sweep: dict | None) -> str:
                     lines.append(f"| {init} | {k} | " + " | ".join(f"{x:.4f}" for x in v["median"])
                                  + f" | {v['slope']:.2f} |")
             lines.append("")
+    if EXPERIMENT_JSON.exists():
+        lines += experiment_markdown(EquivalenceResult.from_json(EXPERIMENT_JSON))
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", action="store_true", help="also run the full 2^8..2^14 width sweep")
+    parser.add_argument("--experiment", action="store_true", help="also run the diamonds equivalence experiment")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5)
@@ -150,6 +185,12 @@ def main(argv=None) -> int:
     print(f"step {step['step_s']:.4f} s, matmuls {step['matmuls_s']:.4f} s, ratio {step['ratio']:.2f}")
     sweep = full_sweep() if args.sweep else None
     RESULTS.mkdir(exist_ok=True)
+    if args.experiment:
+        result = run_equivalence()
+        result.to_json(EXPERIMENT_JSON)
+        result.plot(RESULTS / "nn_equivalence.png")
+    elif sweep is None and (RESULTS / "nn.json").exists():  # keep the last sweep in the report
+        sweep = json.loads((RESULTS / "nn.json").read_text()).get("sweep")
     (RESULTS / "nn.md").write_text(markdown(step, sweep) + "\n")
     (RESULTS / "nn.json").write_text(json.dumps({"step": step, "sweep": sweep}, indent=2))
     print(markdown(step, sweep))
