@@ -24,7 +24,7 @@ def _models():
     yield "rf-ridge-leverage", levrf.RandomFeatureRidge(kernel, n_features=16, sampling="leverage",
                                                         alpha=0.1, random_state=3)
     yield "krr", levrf.KernelRidge(levrf.LaplacianKernel(4.0), alpha=0.5)
-    yield "rf-ridge-cv", levrf.RandomFeatureRidgeCV(kernel, n_features=16, alphas=(0.01, 0.1, 1.0))
+    yield "rf-ridge-cv", levrf.RandomFeatureRidgeCV(alphas=(0.01, 0.1, 1.0), kernel=kernel, n_features=16)
 
 
 def _outputs(model, X):

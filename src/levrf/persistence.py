@@ -27,10 +27,12 @@ from .kernels import Kernel, kernel_from_spec, kernel_to_spec
 MAGIC = b"LEVRF-MODEL\x00"
 FORMAT_VERSION = 1
 _HEADER = len(MAGIC) + 4 + 32
+_TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def _registry() -> dict[str, type]:
-    """The only classes a model file may name: levrf's estimators and two sklearn helpers."""
+    """The only classes a model file may name: levrf's estimators and three sklearn wrappers."""
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -41,7 +43,8 @@ def _registry() -> dict[str, type]:
         "KernelRidgeClassifier", "RandomFeatureRidgeClassifier",
     ]
     registry = {name: getattr(levrf, name) for name in names if hasattr(levrf, name)}
-    registry.update(Pipeline=Pipeline, StandardScaler=StandardScaler)
+    registry.update(Pipeline=Pipeline, StandardScaler=StandardScaler,
+                    TransformedTargetRegressor=TransformedTargetRegressor)
     return registry
 
 
@@ -57,6 +60,10 @@ def _encode(obj, prefix: str, arrays: dict) -> object:
         return {"__array__": prefix}
     if isinstance(obj, Kernel):
         return {"__kernel__": kernel_to_spec(obj)}
+    if isinstance(obj, torch.dtype):
+        return {"__torch_dtype__": str(obj).removeprefix("torch.")}
+    if isinstance(obj, torch.device):
+        return {"__torch_device__": str(obj)}
     if isinstance(obj, BaseEstimator):
         return {"__estimator__": _encode_estimator(obj, prefix, arrays)}
     if isinstance(obj, np.generic):
@@ -75,10 +82,12 @@ def _encode_estimator(model: BaseEstimator, prefix: str, arrays: dict) -> dict:
     if cls not in _registry():
         raise TypeError(f"save supports {sorted(_registry())}, got {cls}")
     params = {k: _encode(v, f"{prefix}.param.{k}", arrays) for k, v in model.get_params(deep=False).items()}
+    # learned state: sklearn's trailing-underscore attributes and private flags such as
+    # ``_single_target``; constructor parameters are stored above, dunders never
     learned = {
         k: _encode(v, f"{prefix}.{k}", arrays)
         for k, v in vars(model).items()
-        if k.endswith("_") and not k.startswith("_")
+        if k not in params and not k.startswith("__") and (k.endswith("_") or k.startswith("_"))
     }
     return {"class": cls, "params": params, "learned": learned}
 
@@ -94,6 +103,12 @@ def _decode(obj, arrays):
         return np.array(arrays[obj["__array__"]])
     if "__kernel__" in obj:
         return kernel_from_spec(obj["__kernel__"])
+    if "__torch_dtype__" in obj:
+        if obj["__torch_dtype__"] not in _TORCH_DTYPES:
+            raise ValueError(f"model file names an unknown dtype {obj['__torch_dtype__']!r}")
+        return _TORCH_DTYPES[obj["__torch_dtype__"]]
+    if "__torch_device__" in obj:
+        return torch.device(str(obj["__torch_device__"]))
     if "__estimator__" in obj:
         return _decode_estimator(obj["__estimator__"], arrays)
     if "__dict__" in obj:

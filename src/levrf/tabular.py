@@ -43,10 +43,15 @@ def numeric_columns(frame: pd.DataFrame, columns: list[str], what: str = "column
 def fit_table(data, target: str, *, columns: str | None = None, kernel: str = "gaussian",
               n_features: int = 256, sampling: str = "gaussian", alpha: float = 1e-2, seed: int = 0,
               out: str | Path | None = None):
-    """Standardize the predictors, fit ``RandomFeatureRidge`` with an intercept, optionally save.
+    """Standardize predictors and target, fit ``RandomFeatureRidge``, optionally save the model.
+
+    The target is standardized too (and predictions mapped back), which gives the ridge model an
+    intercept: random features of a shift-invariant kernel cannot represent a large constant
+    offset cheaply under the ridge penalty.
 
     Returns the fitted pipeline and the number of training rows.
     """
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -60,11 +65,12 @@ def fit_table(data, target: str, *, columns: str | None = None, kernel: str = "g
         raise ValueError("the table has no predictor columns besides the target")
     X = numeric_columns(frame, names)
     spec = kernel_from_spec(kernel, default_bandwidth=math.sqrt(len(names)))
-    model = Pipeline([
+    pipeline = Pipeline([
         ("scale", StandardScaler()),
         ("ridge", RandomFeatureRidge(spec, n_features=n_features, sampling=sampling, alpha=alpha,
-                                     fit_intercept=True, random_state=seed)),
+                                     random_state=seed)),
     ])
+    model = TransformedTargetRegressor(regressor=pipeline, transformer=StandardScaler())
     model.fit(X, y)
     if out is not None:
         save(model, out)

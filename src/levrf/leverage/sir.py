@@ -145,7 +145,9 @@ class LeverageSampler(Sampler):
             "distinct_weights": m,
         }
         s = scorer.statistical_dimension(self.alpha)
-        info.update(statistical_dimension=s, statistical_dimension_source="auto rule")
+        exact = scorer.__class__.__name__ == "ExactLeverage"
+        info.update(statistical_dimension=s,
+                    statistical_dimension_source="n − α‖L⁻¹‖_F² (exact)" if exact else "approximate spectrum")
         return WeightSample(W, torch.ones(m, dtype=W.dtype, device=W.device), scorer(W).to(W.dtype), info)
 
 
