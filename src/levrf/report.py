@@ -12,7 +12,7 @@ DEMO_SETTINGS: dict[str, dict] = {
     "approx": {"dataset": "diamonds", "n": 1000, "alpha": 0.01, "features": (50, 100, 200, 400, 800),
                "samplers": ("gaussian", "leverage"), "seeds": 3},
     "leverage_profile": {"dataset": "diamonds", "n": 1000, "alpha": 0.01, "samples": 2000},
-    "krr": {"dataset": "diamonds", "n": 2000, "n_test": 1000, "alpha": 0.1, "features": (16, 32, 64, 128, 256),
+    "krr": {"dataset": "diamonds", "n": 2000, "n_test": 1000, "alpha": 0.1, "features": (16, 32, 64, 128, 256, 512),
             "seeds": 2},
     "equivalence": {"quick": True},
 }

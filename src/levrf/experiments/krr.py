@@ -60,6 +60,7 @@ class KRRResult(ExperimentResult):
             ax.set_xscale("log")
             ax.set_ylabel("test RMSE (standardized target units)")
             ax.grid(True, which="both", alpha=0.3)
+        left.set_xscale("log", base=2)
         left.set_xlabel("feature dimension D (columns of Ψ)")
         right.set_xlabel("wall time to fit, sampling included (s)")
         left.legend(fontsize=8)
