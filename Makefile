@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/levrf demo
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/collect.py
 
 clean:
 	rm -rf $(VENV) levrf-report .pytest_cache

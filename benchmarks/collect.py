@@ -1,0 +1,47 @@
+"""Assemble BENCHMARKS.md from the sections that each benchmark writes to benchmarks/results/.
+
+Every section names the command that regenerates it; this script only collects them:
+
+    python benchmarks/collect.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+#: (results file, what it measures) in reading order
+SECTIONS = [
+    ("leverage.md", "leverage scores: spectral approximation, speed, approximate method"),
+    ("leverage_prediction.md", "leverage sampling with sampling_alpha='auto': ridge prediction"),
+    ("krr.md", "kernel ridge regression against scikit-learn (quick mode)"),
+    ("krr_full_diamonds_smooth.md", "kernel ridge regression, full diamonds, smooth setting"),
+    ("memory_streaming.md", "streaming fit memory, 2,000,000 rows"),
+    ("nn.md", "networks: GD step cost and width sweeps"),
+    ("distributed.md", "Dask-distributed fitting"),
+]
+
+HEADER = """# Benchmarks
+
+Speed and accuracy claims of levrf, each measured against its peer in the same script on the same
+data. Machine: the project's 2-core x86_64 CPU machine (no GPU), torch 2.13.0+cpu, float64. Most
+runs shared the two cores with other jobs, so absolute times are pessimistic; ratios were taken
+within one script. Each section starts with the command that regenerates it; this file is
+assembled by `python benchmarks/collect.py`.
+
+| section | what |
+|---|---|
+"""
+
+
+def main() -> None:
+    present = [(name, what) for name, what in SECTIONS if (RESULTS / name).is_file()]
+    index = "".join(f"| [{name}](benchmarks/results/{name}) | {what} |\n" for name, what in present)
+    body = "\n\n".join((RESULTS / name).read_text().strip() for name, _ in present)
+    (ROOT / "BENCHMARKS.md").write_text(HEADER + index + "\n" + body + "\n")
+    print(f"wrote BENCHMARKS.md from {len(present)} sections")
+
+
+if __name__ == "__main__":
+    main()
