@@ -17,6 +17,7 @@ from .kernels import (
     ReLUNTK,
 )
 from .leverage import feature_bound, ridge_leverage, spectral_error, statistical_dimension
+from .persistence import load, save
 from .ridge import (
     KernelRidge,
     KernelRidgeClassifier,
@@ -28,6 +29,8 @@ from .ridge import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "load",
+    "save",
     "ArcCosineKernel",
     "DeepReLUNTK",
     "FunctionKernel",
