@@ -103,7 +103,8 @@ def as_matrix(
                 raise TypeError(f"{name} must hold numbers; found non-numeric entries") from exc
         if A.dtype.kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
-        T = torch.from_numpy(np.ascontiguousarray(A, dtype=np.float64))
+        A = np.ascontiguousarray(A, dtype=np.float64)
+        T = torch.from_numpy(A if A.flags.writeable else A.copy())
     if T.ndim != 2:
         hint = " (reshape a single feature with X.reshape(-1, 1))" if T.ndim == 1 else ""
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(T.shape)}{hint}")

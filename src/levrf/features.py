@@ -135,9 +135,10 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
                 raise
             cls = TypeError if isinstance(exc, TypeError) else ValueError
             raise cls(f"X is not a valid input: {exc}") from exc
-        return torch.from_numpy(np.ascontiguousarray(A)).to(
-            device=resolve_device(self.device), dtype=resolve_dtype(self.dtype)
-        )
+        A = np.ascontiguousarray(A)
+        if not A.flags.writeable:  # read-only memmaps: torch cannot wrap them safely
+            A = A.copy()
+        return torch.from_numpy(A).to(device=resolve_device(self.device), dtype=resolve_dtype(self.dtype))
 
     def _check_params(self) -> None:
         check_positive_int(self.n_features, "n_features")
