@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    from .progress import enable
+
+    enable(not getattr(args, "quiet", False))
     try:
         message = COMMANDS[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:

@@ -18,6 +18,7 @@ import torch
 
 from .._validation import as_matrix, check_positive, check_positive_int
 from ..kernels import FunctionKernel, Kernel, ReLUNTK
+from ..progress import progress
 
 #: budget for the intermediates of one chunk of weights, in bytes
 CHUNK_BYTES = 64 * 2**20
@@ -118,11 +119,11 @@ class ExactLeverage:
         W = check_weights(self.kernel, self.X, W)
         if self._B is not None:
             step = weight_chunk(self.n, 3, self.batch_size)
-            parts = [self._relu_ntk_chunk(W[a : a + step]) for a in range(0, W.shape[0], step)]
+            parts = [self._relu_ntk_chunk(W[a : a + step]) for a in progress(range(0, W.shape[0], step), "scoring weights")]
         else:
             d2 = self.kernel.feature_dim(self.X.shape[1])
             step = weight_chunk(self.n, 3 * d2, self.batch_size)
-            parts = [self._generic_chunk(W[a : a + step]) for a in range(0, W.shape[0], step)]
+            parts = [self._generic_chunk(W[a : a + step]) for a in progress(range(0, W.shape[0], step), "scoring weights")]
         return torch.cat(parts).clamp_min(0.0)
 
     def _generic_chunk(self, W: torch.Tensor) -> torch.Tensor:
