@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import levrf
-from levrf.leverage import make_sampler
+from levrf.leverage import SAMPLERS, make_sampler
 from levrf.leverage.auto import budget_matched_alpha
 from levrf.leverage.rejection import FeatureNormProposal
+from levrf.leverage.sir import LeverageSampler
 
 
 @pytest.fixture(autouse=True)
@@ -260,9 +261,15 @@ def test_auto_rule_samples_from_p_below_twice_the_statistical_dimension(X):
     assert rf.mixture_ == rf.sampling_info_["mixture"] == 1.0
     assert rf.sampling_alpha_ == 1e-3
     torch.testing.assert_close(rf.importance_, torch.ones(small, dtype=torch.float64))
-    # identical in distribution to sampling="gaussian": the weights are the first draws from p
+    # the very weights that sampling="gaussian" draws with the same seed, for every scoring method
     gauss = levrf.RandomFeatures(kernel, n_features=small, random_state=3).fit(X)
-    assert gauss.weights_.shape == rf.weights_.shape
+    torch.testing.assert_close(rf.weights_, gauss.weights_, rtol=0, atol=0)
+    # the approximate scorer draws its rows from the generator first; the p-draws must not move
+    approx = LeverageSampler(alpha=1e-3, method="approximate", rank=4)
+    drawn = approx.draw(kernel, X, 2, torch.Generator().manual_seed(11))
+    plain = SAMPLERS["gaussian"]().draw(kernel, X, 2, torch.Generator().manual_seed(11))
+    assert drawn.info["mixture"] == 1.0
+    torch.testing.assert_close(drawn.weights, plain.weights, rtol=0, atol=0)
 
 
 def test_auto_rule_samples_by_leverage_with_a_mixture_above_the_switch(X):
@@ -271,13 +278,13 @@ def test_auto_rule_samples_by_leverage_with_a_mixture_above_the_switch(X):
     s = levrf.statistical_dimension(kernel(X), alpha)
     m = int(np.ceil(2 * s)) + 1
     rf = levrf.RandomFeatures(kernel, n_features=m, sampling="leverage", alpha=alpha, random_state=3).fit(X)
-    assert rf.mixture_ == 0.25 and rf.sampling_alpha_ == alpha
+    assert rf.mixture_ == 0.5 and rf.sampling_alpha_ == alpha
     assert rf.sampling_info_["pool_size"] == 16 * m
-    # importance weights p/q = 1/(0.75 τ/ŝ + 0.25) are bounded by 1/β = 4
-    assert float(rf.importance_.pow(2).max()) <= 4.0 + 1e-9
+    # importance weights p/q = 1/(0.5 τ/ŝ + 0.5) are bounded by 1/β = 2
+    assert float(rf.importance_.pow(2).max()) <= 2.0 + 1e-9
     tau = levrf.ridge_leverage(kernel, X, rf.weights_, alpha)
     s_hat = rf.sampling_info_["sampling_statistical_dimension"]
-    expected = (1.0 / (0.75 * tau / s_hat + 0.25)).sqrt()
+    expected = (1.0 / (0.5 * tau / s_hat + 0.5)).sqrt()
     torch.testing.assert_close(rf.importance_, expected, rtol=1e-8, atol=0)
 
 

@@ -89,6 +89,7 @@ class LeverageSampler(Sampler):
         m = check_positive_int(m, "m")
         n, d = int(X.shape[0]), int(X.shape[1])
         M = POOL_FACTOR * m if self.pool_size is None else self.pool_size
+        start = generator.get_state()  # the approximate scorers draw rows from the generator
         first_alpha = self.alpha if self.sampling_alpha == "auto" else float(self.sampling_alpha)
         scorer = _leverage_function(X)(kernel, X, first_alpha, self.method, rank=self.rank, generator=generator)
         params = resolve_sampling_parameters(
@@ -97,6 +98,7 @@ class LeverageSampler(Sampler):
         if params.alpha != scorer.alpha:
             scorer = scorer.at_alpha(params.alpha)
         if params.mixture >= 1.0:  # the auto rule chose p itself: no pool to score
+            generator.set_state(start)  # same seed, same weights as sampling="gaussian"
             return self._draw_from_p(kernel, X, m, generator, scorer, params)
         pool = kernel.sample(M, d, generator)
         tau = scorer(pool)
