@@ -15,8 +15,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 SECTIONS = [
     ("leverage.md", "leverage scores: spectral approximation, speed, approximate method"),
     ("leverage_prediction.md", "leverage sampling with sampling_alpha='auto': ridge prediction"),
-    ("krr.md", "kernel ridge regression against scikit-learn (quick mode)"),
-    ("krr_full_diamonds_smooth.md", "kernel ridge regression, full diamonds, smooth setting"),
+    ("auto_rule.md", "where sampling_alpha='auto' switches to leverage, and with which mixture"),
+    ("krr.md", "kernel ridge regression against scikit-learn: diamonds and flights, D ≤ 4,096"),
     ("memory_streaming.md", "streaming fit memory, 2,000,000 rows"),
     ("nn.md", "networks: GD step cost and width sweeps"),
     ("distributed.md", "Dask-distributed fitting"),

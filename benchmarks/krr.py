@@ -25,6 +25,7 @@ Usage::
 
     python benchmarks/krr.py            # full: D up to 4,096, exact KRR on 10,000 rows (long)
     python benchmarks/krr.py --quick    # minutes: 10,000 train rows, D ≤ 512, exact KRR on 2,000
+    python benchmarks/krr.py --update --methods 'levrf leverage approx'   # rerun one method, merge
 
 Writes ``benchmarks/results/krr.md`` and ``krr.json`` (``--output`` to change).
 """
@@ -223,13 +224,22 @@ def gemm_rate(D: int, rows: int, repeats: int = 3) -> dict:
 
 
 # ---------------------------------------------------------------------------------- driver
-def run_setting(dataset, setting, cfg, args, log) -> SettingResult:
+def run_setting(dataset, setting, cfg, args, log, res: SettingResult | None = None) -> SettingResult:
+    """Both sweeps for ``args.methods``; with ``res`` given, add their runs to it (``--update``)."""
     sigma, alpha = SETTINGS[dataset][setting]
     Xtr, ytr, Xte, yte = load_split(dataset, cfg["n_train"], cfg["n_test"])
-    res = SettingResult(dataset, setting, sigma, alpha, len(Xtr), len(Xte), min(cfg["exact_n"], len(Xtr)))
+    if res is None:
+        res = SettingResult(dataset, setting, sigma, alpha, len(Xtr), len(Xte), min(cfg["exact_n"], len(Xtr)))
     log(f"== {dataset} / {setting}: σ={sigma}, α={alpha}, n_train={len(Xtr)}, n_test={len(Xte)}")
+    full_sweep(res, Xtr, ytr, Xte, yte, cfg, args, log)
+    if not args.skip_distance:
+        distance_sweep(res, Xtr, ytr, Xte, yte, cfg, args, log)
+    return res
 
-    # 1. full-training-set sweep: RMSE and fit time (one seed)
+
+def full_sweep(res: SettingResult, Xtr, ytr, Xte, yte, cfg, args, log) -> None:
+    """Test RMSE and fit time on the full training set (one seed)."""
+    sigma, alpha = res.bandwidth, res.alpha
     for method in args.methods:
         reason = skip_reason(method, len(Xtr), args.exact_limit)
         if reason:
@@ -243,9 +253,10 @@ def run_setting(dataset, setting, cfg, args, log) -> SettingResult:
             res.runs.append(asdict(run))
             log(f"   {method:26s} D={D:5d}  rmse={run.rmse:.4f}  fit={fit_s:7.2f}s")
 
-    if args.skip_distance:
-        return res
-    # 2. distance to the exact KRR predictor on a training subsample
+
+def distance_sweep(res: SettingResult, Xtr, ytr, Xte, yte, cfg, args, log) -> None:
+    """Distance to the exact KRR predictor fitted on a training subsample, over seeds."""
+    sigma, alpha = res.bandwidth, res.alpha
     Xs, ys = Xtr[: res.exact_n], ytr[: res.exact_n]
     exact_pred, res.exact_fit_s, res.s_alpha_exact_subsample = exact_reference(Xs, ys, Xte, sigma, alpha)
     res.exact_rmse = rmse(exact_pred, yte)
@@ -266,7 +277,19 @@ def run_setting(dataset, setting, cfg, args, log) -> SettingResult:
                 res.distance_runs.append(asdict(run))
                 dists.append(run.distance)
             log(f"   {method:26s} D={D:5d}  distance={np.mean(dists):.4f} ± {np.std(dists) / math.sqrt(len(dists)):.4f}")
-    return res
+
+
+def previous_results(path: Path, methods) -> tuple[list[SettingResult], dict]:
+    """Results of an earlier run without the runs of ``methods`` (``--update`` reruns those)."""
+    payload = json.loads(path.read_text())
+    results = []
+    for raw in payload["settings"]:
+        res = SettingResult(**raw)
+        res.runs = [r for r in res.runs if r["method"] not in methods]
+        res.distance_runs = [r for r in res.distance_runs if r["method"] not in methods]
+        res.skipped = {k: v for k, v in res.skipped.items() if not any(k.startswith(m + " (") for m in methods)}
+        results.append(res)
+    return results, payload["meta"]
 
 
 # ---------------------------------------------------------------------------------- summaries
@@ -333,6 +356,9 @@ def markdown(results, summaries, rates, meta) -> str:
         "levrf uses m = D/2 weights (cos/sin pairs).",
         "",
     ]
+    for update in meta.get("updates", []):
+        out += [f"Updated by `{update['command']}` ({update['seconds']:.0f} s): those methods' rows were rerun "
+                "with the code of that commit and merged in.", ""]
     out += ["### ΨᵀΨ accumulation vs torch.matmul (float64, same b × D chunk)", "",
             "| D | rows b | torch.matmul GFLOP/s | NormalEquations.add path | its GFLOP/s (2bD² counted) | fraction of matmul | addmm alone |",
             "|---|---|---|---|---|---|---|"]
@@ -403,6 +429,10 @@ def main(argv=None) -> dict:
         "--exact-limit", type=int, default=None, help="largest n for exact leverage (default: the exact-KRR subsample)"
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "krr.md")
+    parser.add_argument(
+        "--update", action="store_true",
+        help="rerun only --methods (both sweeps, same settings) and merge them into the existing --output results",
+    )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     if args.exact_limit is None:
@@ -415,25 +445,35 @@ def main(argv=None) -> dict:
 
     if not leverage_available():
         log("levrf leverage: SKIPPED — the 'leverage' sampler is not installed (leverage issue not landed)")
+    command = shlex.join(["python", "benchmarks/krr.py", *(sys.argv[1:] if argv is None else argv)])
     results, summaries = [], []
+    if args.update:
+        results, meta = previous_results(args.output.with_suffix(".json"), args.methods)
+        rates = json.loads(args.output.with_suffix(".json").read_text())["gemm_rates"]
     with threadpool_limits(limits=args.threads):
-        rates = [gemm_rate(D, chunk_rows_for(D, cfg["n_train"])) for D in cfg["dims"]]
+        if not args.update:
+            rates = [gemm_rate(D, chunk_rows_for(D, cfg["n_train"])) for D in cfg["dims"]]
         for r in rates:
             log(f"GEMM D={r['D']}: matmul {r['matmul_gflops']:.1f} GF/s, {r['path']} accumulation {r['accumulate_gflops']:.1f} (fraction {r['fraction']:.2f}), addmm {r['addmm_fraction']:.2f}")
-        for dataset in args.datasets:
-            for setting in args.settings:
-                res = run_setting(dataset, setting, cfg, args, log)
-                results.append(res)
-                summaries.append(summarize(res, cfg["dims"]))
-                log(json.dumps({k: v for k, v in summaries[-1].items() if k != "leverage_vs_gaussian_distance"}, default=str))
-    meta = {
-        "command": shlex.join(["python", "benchmarks/krr.py", *(sys.argv[1:] if argv is None else argv)]),
-        "mode": "quick" if args.quick else "full",
-        "threads": args.threads,
-        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, Python {sys.version.split()[0]}",
-        "total_s": time.perf_counter() - t_start,
-        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
-    }
+        if args.update:
+            for res in results:
+                run_setting(res.dataset, res.setting, cfg, args, log, res=res)
+        else:
+            results = [run_setting(dataset, setting, cfg, args, log) for dataset in args.datasets for setting in args.settings]
+        for res in results:
+            summaries.append(summarize(res, cfg["dims"]))
+            log(json.dumps({k: v for k, v in summaries[-1].items() if k != "leverage_vs_gaussian_distance"}, default=str))
+    if args.update:
+        meta["updates"] = [*meta.get("updates", []), {"command": command, "seconds": time.perf_counter() - t_start}]
+    else:
+        meta = {
+            "command": command,
+            "mode": "quick" if args.quick else "full",
+            "threads": args.threads,
+            "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, Python {sys.version.split()[0]}",
+            "total_s": time.perf_counter() - t_start,
+            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+        }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(markdown(results, summaries, rates, meta))
     payload = {"meta": meta, "gemm_rates": rates, "settings": [asdict(r) for r in results], "summaries": summaries}
