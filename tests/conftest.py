@@ -17,3 +17,15 @@ def rng() -> np.random.Generator:
 def gen() -> torch.Generator:
     """A CPU torch generator with a fixed seed."""
     return torch.Generator().manual_seed(SEED)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of many tiny tensor ops: hand-offs would cost more than the work.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,14 +12,7 @@ from levrf.leverage.auto import budget_matched_alpha
 from levrf.leverage.rejection import FeatureNormProposal
 from levrf.leverage.sir import LeverageSampler
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Thousands of tiny draws: thread hand-offs would cost more than the arithmetic."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def gram_draws(kernel, X, sampler, m, draws, seed0=0, drop_importance=False):

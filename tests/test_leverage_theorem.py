@@ -9,12 +9,7 @@ import levrf
 EPSILON, DELTA, ALPHA, TRIALS = 0.5, 0.1, 0.1, 40
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

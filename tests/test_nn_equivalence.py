@@ -29,12 +29,7 @@ WIDTHS = (2**8, 2**10, 2**12)
 SEEDS = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def problem(n: int = 64, d: int = 8, n_test: int = 128, seed: int = 0):

@@ -16,13 +16,7 @@ HAS_LEVERAGE = "leverage" in SAMPLERS
 needs_leverage = pytest.mark.skipif(not HAS_LEVERAGE, reason="the 'leverage' sampler has not landed yet")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread avoids oversubscription on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def unit_rows(n: int, d: int, seed: int) -> torch.Tensor:

@@ -17,13 +17,7 @@ from levrf.nn import (
     train_regularized,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def data(n: int = 24, d: int = 5, seed: int = 0):
