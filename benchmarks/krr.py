@@ -13,8 +13,12 @@ dimension D (levrf: m = D/2 weights, each giving a cos/sin pair):
    ``torch.matmul``'s float64 GEMM rate on the same (b × D) chunk shapes, flops counted as
    2·b·D² for both.
 
-Methods: ``levrf gaussian`` (RandomFeatureRidge, sampling="gaussian"), ``levrf leverage``
-(sampling="leverage" with the default leverage_method="exact"; it factors the n × n kernel
+Full-train numbers are means over ``full_repeats`` seeds (3), distances over ``repeats`` (5).
+
+Methods: ``levrf gaussian`` (RandomFeatureRidge, sampling="gaussian"), ``levrf qmc``
+(sampling="qmc": randomized quasi-Monte Carlo weights from p), ``levrf leverage``
+(sampling="leverage" with the default leverage_method="exact"; where m < 2·s_α its auto rule
+draws from p by quasi-Monte Carlo, above it samples by leverage; it factors the n × n kernel
 matrix, so it runs where n ≤ ``--exact-limit``, by default the exact-KRR subsample),
 ``levrf leverage approx`` (leverage_method="approximate"; skipped where it keeps every row and
 so equals the exact method), ``sklearn RBFSampler+Ridge`` and ``sklearn Nystroem+Ridge``
@@ -61,11 +65,17 @@ SETTINGS = {
     "flights": {"smooth": (4.0, 0.01), "rough": (1.0, 0.01)},
 }
 FULL = dict(
-    n_train=43_000, n_test=None, dims=(128, 256, 512, 1024, 2048, 4096), exact_n=10_000, repeats=3, exact_limit=10_000
+    n_train=43_000, n_test=None, dims=(128, 256, 512, 1024, 2048, 4096), exact_n=10_000, repeats=5, full_repeats=3,
+    exact_limit=10_000,
 )
-QUICK = dict(n_train=10_000, n_test=5_000, dims=(128, 256, 512), exact_n=2_000, repeats=2, exact_limit=2_000)
-METHODS = ("levrf gaussian", "levrf leverage", "levrf leverage approx", "sklearn RBFSampler+Ridge", "sklearn Nystroem+Ridge")
-LEVRF = METHODS[:3]
+QUICK = dict(
+    n_train=10_000, n_test=5_000, dims=(128, 256, 512), exact_n=2_000, repeats=2, full_repeats=2, exact_limit=2_000
+)
+METHODS = (
+    "levrf gaussian", "levrf qmc", "levrf leverage", "levrf leverage approx",
+    "sklearn RBFSampler+Ridge", "sklearn Nystroem+Ridge",
+)
+LEVRF = tuple(m for m in METHODS if m.startswith("levrf"))
 
 
 @dataclass
@@ -118,8 +128,10 @@ def leverage_available() -> bool:
 def make_model(method: str, D: int, sigma: float, alpha: float, seed: int):
     kernel = levrf.GaussianKernel(sigma)
     gamma = 1.0 / (2.0 * sigma**2)
-    if method == "levrf gaussian":
-        return levrf.RandomFeatureRidge(kernel, n_features=D // 2, alpha=alpha, random_state=seed)
+    if method in ("levrf gaussian", "levrf qmc"):
+        return levrf.RandomFeatureRidge(
+            kernel, n_features=D // 2, sampling=method.split()[1], alpha=alpha, random_state=seed
+        )
     if method in ("levrf leverage", "levrf leverage approx"):
         how = "exact" if method == "levrf leverage" else "approximate"
         return levrf.RandomFeatureRidge(
@@ -238,7 +250,7 @@ def run_setting(dataset, setting, cfg, args, log, res: SettingResult | None = No
 
 
 def full_sweep(res: SettingResult, Xtr, ytr, Xte, yte, cfg, args, log) -> None:
-    """Test RMSE and fit time on the full training set (one seed)."""
+    """Test RMSE and fit time on the full training set, ``full_repeats`` seeds."""
     sigma, alpha = res.bandwidth, res.alpha
     for method in args.methods:
         reason = skip_reason(method, len(Xtr), args.exact_limit)
@@ -247,11 +259,12 @@ def full_sweep(res: SettingResult, Xtr, ytr, Xte, yte, cfg, args, log) -> None:
             log(f"   skip {method}: {reason}")
             continue
         for D in cfg["dims"]:
-            model = make_model(method, D, sigma, alpha, seed=0)
-            fit_s = timed_fit(model, Xtr, ytr)
-            run = Run(method, D, 0, rmse=rmse(model.predict(Xte), yte), fit_s=fit_s)
-            res.runs.append(asdict(run))
-            log(f"   {method:26s} D={D:5d}  rmse={run.rmse:.4f}  fit={fit_s:7.2f}s")
+            for seed in range(cfg["full_repeats"]):
+                model = make_model(method, D, sigma, alpha, seed=seed)
+                fit_s = timed_fit(model, Xtr, ytr)
+                run = Run(method, D, seed, rmse=rmse(model.predict(Xte), yte), fit_s=fit_s)
+                res.runs.append(asdict(run))
+                log(f"   {method:26s} D={D:5d} seed={seed}  rmse={run.rmse:.4f}  fit={fit_s:7.2f}s")
 
 
 def distance_sweep(res: SettingResult, Xtr, ytr, Xte, yte, cfg, args, log) -> None:
@@ -299,17 +312,22 @@ def _mean_by(runs, key, method, D):
 
 
 def summarize(res: SettingResult, dims) -> dict:
+    """Criteria of the benchmark; full-train RMSE and fit time are means over the seeds of a cell
+    (one lucky seed must not set the target: RBFSampler's D = 4,096 on flights/rough scored 0.221,
+    0.244 and 0.242 with seeds 0, 1, 2)."""
     runs = res.runs
-    rbf = [r for r in runs if r["method"] == "sklearn RBFSampler+Ridge"]
-    best_rbf = min((r["rmse"] for r in rbf), default=math.nan)
+    rbf_means = [_mean_by(runs, "rmse", "sklearn RBFSampler+Ridge", D)[0] for D in dims]
+    best_rbf = min((v for v in rbf_means if v == v), default=math.nan)
     target = 1.01 * best_rbf
 
     def time_to_target(methods):
-        hits = [r for r in runs if r["method"] in methods and r["rmse"] <= target]
-        if not hits:
-            return None, None
-        hit = min(hits, key=lambda r: r["fit_s"])
-        return hit["fit_s"], f"{hit['method']} D={hit['D']}"
+        hits = []
+        for method in methods:
+            for D in dims:
+                mean_rmse = _mean_by(runs, "rmse", method, D)[0]
+                if mean_rmse <= target:
+                    hits.append((_mean_by(runs, "fit_s", method, D)[0], f"{method} D={D}"))
+        return min(hits) if hits else (None, None)
 
     t_sk, sk_cfg = time_to_target(["sklearn RBFSampler+Ridge"])
     t_lv, lv_cfg = time_to_target(list(LEVRF))
@@ -319,7 +337,7 @@ def summarize(res: SettingResult, dims) -> dict:
         a, b = _mean_by(runs, "fit_s", "levrf gaussian", D)[0], _mean_by(runs, "fit_s", "sklearn RBFSampler+Ridge", D)[0]
         fit_ratio[D] = a / b if b == b and a == a else math.nan
     lev_vs_gauss = {}
-    for method in ("levrf leverage", "levrf leverage approx"):
+    for method in ("levrf leverage", "levrf leverage approx", "levrf qmc"):
         per_d = {}
         for D in dims:
             lev, lev_se = _mean_by(res.distance_runs, "distance", method, D)
@@ -377,18 +395,20 @@ def markdown(results, summaries, rates, meta) -> str:
                 f"n_train = {res.n_train:,}, n_test = {res.n_test:,}; {exact}", ""]
         dims = sorted({r["D"] for r in res.runs})
         methods = [m for m in METHODS if any(r["method"] == m for r in res.runs)]
-        out += ["Test RMSE / fit seconds on the full training set:", "",
+        seeds = {m: len({r["seed"] for r in res.runs if r["method"] == m}) for m in methods}
+        counts = ", ".join(f"{m} {k}" for m, k in seeds.items())
+        out += [f"Test RMSE / fit seconds on the full training set, mean over seeds ({counts}):", "",
                 "| method | " + " | ".join(f"D={d}" for d in dims) + " |", "|---|" + "---|" * len(dims)]
         for m in methods:
             cells = []
             for d in dims:
-                r = next((r for r in res.runs if r["method"] == m and r["D"] == d), None)
-                cells.append(f"{r['rmse']:.4f} / {r['fit_s']:.2f}s" if r else "—")
+                err, t = _mean_by(res.runs, "rmse", m, d)[0], _mean_by(res.runs, "fit_s", m, d)[0]
+                cells.append(f"{err:.4f} / {t:.2f}s" if err == err else "—")
             out.append(f"| {m} | " + " | ".join(cells) + " |")
         out.append("")
         dmethods = [m for m in METHODS if any(r["method"] == m for r in res.distance_runs)]
-        reps = max((r["seed"] for r in res.distance_runs), default=0) + 1
-        out += [f"Relative distance ‖f − f*‖/‖f*‖ to exact KRR (fits on the {res.exact_n:,}-row subsample, mean ± s.e. over {reps} seeds):", "",
+        reps = ", ".join(f"{m} {len({r['seed'] for r in res.distance_runs if r['method'] == m})}" for m in dmethods)
+        out += [f"Relative distance ‖f − f*‖/‖f*‖ to exact KRR (fits on the {res.exact_n:,}-row subsample, mean ± s.e. over seeds: {reps}):", "",
                 "| method | " + " | ".join(f"D={d} (m={d // 2})" for d in dims) + " |", "|---|" + "---|" * len(dims)]
         for m in dmethods:
             cells = [("{:.4f} ± {:.4f}".format(*_mean_by(res.distance_runs, "distance", m, d))) for d in dims]
@@ -396,8 +416,8 @@ def markdown(results, summaries, rates, meta) -> str:
         out.append("")
         ratio = summ["time_ratio"]
         out += [
-            f"- Best RBFSampler+Ridge RMSE (D ≤ {max(dims)}): {summ['best_rbf_rmse']:.4f}; target (+1%) {summ['target_rmse']:.4f}.",
-            f"- Time to reach the target: RBFSampler+Ridge {fmt(summ['rbf_time_to_target'], '.2f')} s ({summ['rbf_config']}); "
+            f"- Best mean RBFSampler+Ridge RMSE (D ≤ {max(dims)}): {summ['best_rbf_rmse']:.4f}; target (+1%) {summ['target_rmse']:.4f}.",
+            f"- Time to reach the target (mean fit time at the smallest D whose mean RMSE reaches it): RBFSampler+Ridge {fmt(summ['rbf_time_to_target'], '.2f')} s ({summ['rbf_config']}); "
             f"levrf {fmt(summ['levrf_time_to_target'], '.2f')} s ({summ['levrf_config']}); Nystroem+Ridge "
             f"{fmt(summ['nystroem_time_to_target'], '.2f')} s ({summ['nystroem_config']}). "
             f"**levrf / sklearn = {fmt(ratio, '.3f')}** (criterion ≤ 0.5).",
@@ -410,7 +430,9 @@ def markdown(results, summaries, rates, meta) -> str:
             cells = ", ".join(
                 f"m={d // 2}{'*' if d // 2 >= half else ''}: {v['ratio']:.3f}" for d, v in per_d.items()
             )
-            out.append(f"- Distance {method} / gaussian (criterion ≤ 1.05 everywhere, < 1 where m ≥ s_α/2 = {half:.0f}, marked *): {cells}.")
+            what = ("no criterion" if method == "levrf qmc"
+                    else f"criterion ≤ 1.05 everywhere, < 1 where m ≥ s_α/2 = {half:.0f}, marked *")
+            out.append(f"- Distance {method} / gaussian ({what}): {cells}.")
         for what, reason in res.skipped.items():
             out.append(f"- Skipped {what}: {reason}.")
         out.append("")

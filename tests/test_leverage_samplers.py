@@ -74,6 +74,10 @@ SAMPLER_CASES = {
     "rejection-mixture": (lambda: levrf.ReLUNTK(), "rejection", {"alpha": 0.05}),
     "surrogate-arccos1": (lambda: levrf.ArcCosineKernel(1), "surrogate", {}),
     "surrogate-ntk": (lambda: levrf.ReLUNTK(), "surrogate", {}),
+    "qmc-gaussian": (lambda: levrf.GaussianKernel(0.7), "qmc", {}),
+    "qmc-laplacian": (lambda: levrf.LaplacianKernel(1.5), "qmc", {}),
+    "qmc-matern": (lambda: levrf.MaternKernel(1.5, 0.8), "qmc", {}),
+    "qmc-arccos0": (lambda: levrf.ArcCosineKernel(0), "qmc", {}),
 }
 
 
@@ -86,7 +90,7 @@ def test_average_of_psi_psi_t_converges_to_K(case, X, Xu):
     """
     make_kernel, name, options = SAMPLER_CASES[case]
     kernel = make_kernel()
-    data = X if name in ("gaussian", "leverage", "rejection") and case != "rejection-mixture" else Xu
+    data = X if isinstance(kernel, levrf.kernels.ShiftInvariantKernel) else Xu
     (e1, b1, x1), (e2, b2, x2) = check_unbiased(kernel, data, make_sampler(name, **options))
     assert x2 < x1 / 10  # the allowed error itself shrinks like 1/R (16x more draws)
 
@@ -254,13 +258,14 @@ def test_auto_rule_samples_from_p_below_twice_the_statistical_dimension(X):
     assert rf.mixture_ == rf.sampling_info_["mixture"] == 1.0
     assert rf.sampling_alpha_ == 1e-3
     torch.testing.assert_close(rf.importance_, torch.ones(small, dtype=torch.float64))
-    # the very weights that sampling="gaussian" draws with the same seed, for every scoring method
-    gauss = levrf.RandomFeatures(kernel, n_features=small, random_state=3).fit(X)
-    torch.testing.assert_close(rf.weights_, gauss.weights_, rtol=0, atol=0)
+    # the very weights that sampling="qmc" draws with the same seed, for every scoring method
+    qmc = levrf.RandomFeatures(kernel, n_features=small, sampling="qmc", random_state=3).fit(X)
+    torch.testing.assert_close(rf.weights_, qmc.weights_, rtol=0, atol=0)
+    assert "quasi-Monte Carlo" in rf.sampling_info_["resampling"]
     # the approximate scorer draws its rows from the generator first; the p-draws must not move
     approx = LeverageSampler(alpha=1e-3, method="approximate", rank=4)
     drawn = approx.draw(kernel, X, 2, torch.Generator().manual_seed(11))
-    plain = SAMPLERS["gaussian"]().draw(kernel, X, 2, torch.Generator().manual_seed(11))
+    plain = SAMPLERS["qmc"]().draw(kernel, X, 2, torch.Generator().manual_seed(11))
     assert drawn.info["mixture"] == 1.0
     torch.testing.assert_close(drawn.weights, plain.weights, rtol=0, atol=0)
 

@@ -215,9 +215,8 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
     # ---------------------------------------------------------------- torch API
     def feature_map(self, X: torch.Tensor) -> torch.Tensor:
         """ψ for a (validated) torch tensor of rows, in one piece: (n, m·d2)."""
-        F = self.kernel_._features(X, self.weights_)
-        F = F * (self.importance_ / math.sqrt(self.weights_.shape[0]))[None, :, None]
-        return F.reshape(X.shape[0], -1)
+        scale = self.importance_ / math.sqrt(self.weights_.shape[0])
+        return self.kernel_._scaled_features(X, self.weights_, scale)
 
     def chunk_size(self, n_rows: int, d: int) -> int:
         """Rows per chunk for this feature map."""

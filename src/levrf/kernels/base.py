@@ -110,6 +110,35 @@ class Kernel(ABC):
         W = self._sample(m, d, gen)
         return W.to(device=self.torch_device, dtype=self.torch_dtype)
 
+    def uniform_dim(self, d: int) -> int | None:
+        """Coordinates k of the unit cube that :meth:`weights_from_uniform` maps to one weight.
+
+        ``None`` when the kernel has no such inverse-CDF transform (``sampling="qmc"`` then
+        raises and the leverage samplers draw i.i.d. from ``p`` where they would use it).
+        """
+        return None
+
+    def weights_from_uniform(self, U, d: int) -> torch.Tensor:
+        """Map points of the open unit cube (m, k) to weights (m, d): ``U`` uniform ⇒ ``W ~ p``.
+
+        The transform is coordinate-wise inverse CDFs, so equidistributed points (quasi-Monte
+        Carlo) give evenly spread weights while each single point still has the law ``p``.
+        """
+        self._require_features()
+        d = check_positive_int(d, "d")
+        k = self.uniform_dim(d)
+        if k is None:
+            raise ValueError(f"{type(self).__name__} has no inverse-CDF transform of p; it cannot map uniforms to weights")
+        U = torch.as_tensor(U, dtype=torch.float64, device="cpu")
+        if U.ndim != 2 or U.shape[1] != k:
+            raise ValueError(f"U must have shape (m, {k}) for inputs of dimension {d}, got {tuple(U.shape)}")
+        if not bool(((U > 0) & (U < 1)).all()):
+            raise ValueError("U must lie in the open unit cube (0, 1)^k")
+        return self._from_uniform(U, d).to(device=self.torch_device, dtype=self.torch_dtype)
+
+    def _from_uniform(self, U: torch.Tensor, d: int) -> torch.Tensor:
+        raise NotImplementedError
+
     def features(self, X, W) -> torch.Tensor:
         """φ(x_i, w_r) for every row of ``X`` and ``W``: tensor (n, m, d2)."""
         self._require_features()
@@ -130,6 +159,10 @@ class Kernel(ABC):
 
     def _features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def _scaled_features(self, X: torch.Tensor, W: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """``φ(x_i, w_r) · scale_r`` flattened to (n, m·d2), weight by weight (the map ψ)."""
+        return (self._features(X, W) * scale[None, :, None]).reshape(X.shape[0], -1)
 
 
 def standard_normal(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:

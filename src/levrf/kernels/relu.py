@@ -19,6 +19,12 @@ class _GaussianWeightKernel(Kernel):
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         return standard_normal((m, d), gen)
 
+    def uniform_dim(self, d: int) -> int:
+        return d
+
+    def _from_uniform(self, U: torch.Tensor, d: int) -> torch.Tensor:
+        return torch.special.ndtri(U)
+
 
 class ArcCosineKernel(_GaussianWeightKernel):
     """Arc-cosine kernel of order 0 or 1 (Cho & Saul 2009, without their factor 2).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy.special import gammaincinv
 
 from .._validation import check_positive
 from .base import Kernel, standard_normal
@@ -32,6 +33,18 @@ class ShiftInvariantKernel(Kernel):
         proj = X @ W.T
         return torch.stack((torch.cos(proj), torch.sin(proj)), dim=-1)
 
+    def _scaled_features(self, X: torch.Tensor, W: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        # cos and sin written straight into their interleaved slots and scaled in place: half
+        # the memory traffic of stack-then-multiply, which cost as much as the ΨᵀΨ update at D = 256
+        if torch.is_grad_enabled() and (X.requires_grad or W.requires_grad or scale.requires_grad):
+            return super()._scaled_features(X, W, scale)  # out= does not record gradients
+        proj = X @ W.T
+        out = torch.empty((*proj.shape, 2), dtype=proj.dtype, device=proj.device)
+        torch.cos(proj, out=out[..., 0])
+        torch.sin(proj, out=out[..., 1])
+        out.mul_(scale[None, :, None])
+        return out.view(X.shape[0], -1)
+
     def diag(self, X) -> torch.Tensor:
         X = self._matrix(X, "X")
         return torch.ones(X.shape[0], dtype=X.dtype, device=X.device)
@@ -50,6 +63,12 @@ class GaussianKernel(ShiftInvariantKernel):
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         return standard_normal((m, d), gen) / self.bandwidth
 
+    def uniform_dim(self, d: int) -> int:
+        return d
+
+    def _from_uniform(self, U: torch.Tensor, d: int) -> torch.Tensor:
+        return torch.special.ndtri(U) / self.bandwidth
+
 
 class LaplacianKernel(ShiftInvariantKernel):
     """``K(x, z) = exp(-‖x − z‖₁ / σ)`` (L1 distance, as scikit-learn's ``laplacian_kernel``
@@ -61,6 +80,12 @@ class LaplacianKernel(ShiftInvariantKernel):
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         u = torch.rand((m, d), generator=gen, dtype=torch.float64, device=gen.device)
         return torch.tan(math.pi * (u - 0.5)) / self.bandwidth
+
+    def uniform_dim(self, d: int) -> int:
+        return d
+
+    def _from_uniform(self, U: torch.Tensor, d: int) -> torch.Tensor:
+        return torch.tan(math.pi * (U - 0.5)) / self.bandwidth
 
 
 class MaternKernel(ShiftInvariantKernel):
@@ -100,4 +125,13 @@ class MaternKernel(ShiftInvariantKernel):
         dof = int(round(2 * self.nu))  # 1, 3 or 5: a chi-square as a sum of squared normals
         chi2 = standard_normal((m, dof), gen).pow(2).sum(1, keepdim=True)
         g = standard_normal((m, d), gen)
+        return g / (self.bandwidth * torch.sqrt(chi2 / dof))
+
+    def uniform_dim(self, d: int) -> int:
+        return d + 1  # d normal coordinates and the χ² radius
+
+    def _from_uniform(self, U: torch.Tensor, d: int) -> torch.Tensor:
+        dof = 2.0 * self.nu
+        g = torch.special.ndtri(U[:, :d])
+        chi2 = torch.from_numpy(2.0 * gammaincinv(dof / 2.0, U[:, d].numpy()))[:, None]  # χ²_dof quantile
         return g / (self.bandwidth * torch.sqrt(chi2 / dof))

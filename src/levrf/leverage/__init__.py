@@ -3,6 +3,7 @@
 from .auto import SamplingParameters, auto_sampling_parameters
 from .diagnostics import feature_bound, spectral_error, statistical_dimension
 from .methods import METHODS, leverage_function, ridge_leverage
+from .qmc import QMCSampler
 from .rejection import RejectionSampler
 from .samplers import SAMPLERS, GaussianSampler, Sampler, WeightSample, make_sampler, register_sampler
 from .scores import ExactLeverage
@@ -11,6 +12,7 @@ from .surrogate import SurrogateSampler
 
 __all__ = [
     "METHODS",
+    "QMCSampler",
     "SAMPLERS",
     "ExactLeverage",
     "GaussianSampler",

@@ -27,6 +27,7 @@ import torch
 from .._validation import check_positive, check_positive_int
 from ..kernels import ArcCosineKernel, Kernel, ReLUNTK, ShiftInvariantKernel
 from .auto import check_sampling_alpha, resolve_sampling_parameters
+from .qmc import draw_from_p
 from .samplers import Sampler, WeightSample, register_sampler
 from .scores import ExactLeverage, weight_chunk
 
@@ -175,7 +176,7 @@ class RejectionSampler(Sampler):
             n_accepted += accepted[-1].shape[0]
             proposals += count
         Wq = torch.cat(accepted)[:n_q] if n_q else X.new_zeros((0, X.shape[1]))
-        Wp = kernel.sample(n_p, X.shape[1], generator).to(torch.float64) if n_p else X.new_zeros((0, X.shape[1]))
+        Wp = draw_from_p(kernel, n_p, X.shape[1], generator)[0].to(torch.float64) if n_p else X.new_zeros((0, X.shape[1]))
         W = torch.cat([Wq, Wp])[torch.randperm(m, generator=generator).to(X.device)]
         tau = scorer(W)
         importance = ((1.0 - beta) * tau / s + beta).rsqrt()

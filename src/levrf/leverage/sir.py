@@ -24,6 +24,7 @@ from .._validation import check_positive, check_positive_int
 from ..kernels import Kernel
 from .auto import check_sampling_alpha, resolve_sampling_parameters
 from .methods import SCORER_METHODS, check_method, leverage_function
+from .qmc import draw_from_p
 from .resampling import inclusion_probabilities, systematic_sample
 from .samplers import Sampler, WeightSample, register_sampler
 
@@ -98,7 +99,7 @@ class LeverageSampler(Sampler):
         if params.alpha != scorer.alpha:
             scorer = scorer.at_alpha(params.alpha)
         if params.mixture >= 1.0:  # the auto rule chose p itself: no pool to score
-            generator.set_state(start)  # same seed, same weights as sampling="gaussian"
+            generator.set_state(start)  # same seed, same weights as sampling="qmc" (or "gaussian")
             return self._draw_from_p(kernel, X, m, generator, scorer, params)
         pool = kernel.sample(M, d, generator)
         tau = scorer(pool)
@@ -136,14 +137,14 @@ class LeverageSampler(Sampler):
 
 
     def _draw_from_p(self, kernel, X, m, generator, scorer, params) -> WeightSample:
-        W = kernel.sample(m, int(X.shape[1]), generator)
+        W, how = draw_from_p(kernel, m, int(X.shape[1]), generator)
         info = {
             "sampler": self.name,
             "method": self.method,
             "sampling_alpha": params.alpha,
             "mixture": 1.0,
             "pool_size": 0,
-            "resampling": "none: m < 2·s_α, so the auto rule samples from p",
+            "resampling": f"none: m < 2·s_α, so the auto rule samples from p ({how})",
             "distinct_weights": m,
         }
         s = scorer.statistical_dimension(self.alpha)

@@ -162,8 +162,10 @@ class NormalEquations:
         """The full symmetric ``G = ΨᵀΨ`` accumulated so far."""
         if self._syrk is None:
             return self._Gt.clone()
-        U = np.triu(self._G)  # syrk filled the upper triangle only
-        return torch.from_numpy(U + np.triu(U, 1).T)
+        U = torch.from_numpy(self._G)  # syrk filled the upper triangle only
+        G = U.triu()
+        G += U.triu(1).T
+        return G
 
 
 def ridge_solve(G: torch.Tensor, R: torch.Tensor, alpha: float, *, what: str = "Psi^T Psi + alpha*I"):
