@@ -16,6 +16,7 @@ SECTIONS = [
     ("leverage.md", "leverage scores: spectral approximation, speed, approximate method"),
     ("leverage_prediction.md", "leverage sampling with sampling_alpha='auto': ridge prediction"),
     ("auto_rule.md", "where sampling_alpha='auto' switches to leverage, and with which mixture"),
+    ("qmc_rule.md", "where quasi-Monte Carlo weights beat i.i.d. ones (sampling='qmc')"),
     ("krr.md", "kernel ridge regression against scikit-learn: diamonds and flights, D ≤ 4,096"),
     ("memory_streaming.md", "streaming fit memory, 2,000,000 rows"),
     ("nn.md", "networks: GD step cost and width sweeps"),

@@ -292,15 +292,20 @@ def distance_sweep(res: SettingResult, Xtr, ytr, Xte, yte, cfg, args, log) -> No
             log(f"   {method:26s} D={D:5d}  distance={np.mean(dists):.4f} ± {np.std(dists) / math.sqrt(len(dists)):.4f}")
 
 
-def previous_results(path: Path, methods) -> tuple[list[SettingResult], dict]:
-    """Results of an earlier run without the runs of ``methods`` (``--update`` reruns those)."""
+def previous_results(path: Path, methods, selected, dims) -> tuple[list[SettingResult], dict]:
+    """Results of an earlier run without the runs that ``--update`` reruns: those of ``methods``
+    at ``dims`` in the settings for which ``selected(res)`` holds."""
     payload = json.loads(path.read_text())
     results = []
     for raw in payload["settings"]:
         res = SettingResult(**raw)
-        res.runs = [r for r in res.runs if r["method"] not in methods]
-        res.distance_runs = [r for r in res.distance_runs if r["method"] not in methods]
-        res.skipped = {k: v for k, v in res.skipped.items() if not any(k.startswith(m + " (") for m in methods)}
+        if selected(res):
+            def keep(r):
+                return r["method"] not in methods or r["D"] not in dims
+
+            res.runs = [r for r in res.runs if keep(r)]
+            res.distance_runs = [r for r in res.distance_runs if keep(r)]
+            res.skipped = {k: v for k, v in res.skipped.items() if not any(k.startswith(m + " (") for m in methods)}
         results.append(res)
     return results, payload["meta"]
 
@@ -450,13 +455,16 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--exact-limit", type=int, default=None, help="largest n for exact leverage (default: the exact-KRR subsample)"
     )
+    parser.add_argument("--dims", type=int, nargs="+", default=None, help="feature dimensions D (default: the mode's)")
     parser.add_argument("--output", type=Path, default=RESULTS / "krr.md")
     parser.add_argument(
         "--update", action="store_true",
-        help="rerun only --methods (both sweeps, same settings) and merge them into the existing --output results",
+        help="rerun only --methods at --dims in --datasets × --settings (both sweeps) and merge them into the "
+        "existing --output results",
     )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
+    sweep_cfg = cfg if args.dims is None else {**cfg, "dims": tuple(args.dims)}
     if args.exact_limit is None:
         args.exact_limit = cfg["exact_limit"]
     torch.set_num_threads(args.threads)
@@ -470,20 +478,24 @@ def main(argv=None) -> dict:
     command = shlex.join(["python", "benchmarks/krr.py", *(sys.argv[1:] if argv is None else argv)])
     results, summaries = [], []
     if args.update:
-        results, meta = previous_results(args.output.with_suffix(".json"), args.methods)
+        def selected(res):
+            return res.dataset in args.datasets and res.setting in args.settings
+
+        results, meta = previous_results(args.output.with_suffix(".json"), args.methods, selected, sweep_cfg["dims"])
         rates = json.loads(args.output.with_suffix(".json").read_text())["gemm_rates"]
     with threadpool_limits(limits=args.threads):
         if not args.update:
-            rates = [gemm_rate(D, chunk_rows_for(D, cfg["n_train"])) for D in cfg["dims"]]
+            rates = [gemm_rate(D, chunk_rows_for(D, cfg["n_train"])) for D in sweep_cfg["dims"]]
         for r in rates:
             log(f"GEMM D={r['D']}: matmul {r['matmul_gflops']:.1f} GF/s, {r['path']} accumulation {r['accumulate_gflops']:.1f} (fraction {r['fraction']:.2f}), addmm {r['addmm_fraction']:.2f}")
         if args.update:
             for res in results:
-                run_setting(res.dataset, res.setting, cfg, args, log, res=res)
+                if selected(res):
+                    run_setting(res.dataset, res.setting, sweep_cfg, args, log, res=res)
         else:
-            results = [run_setting(dataset, setting, cfg, args, log) for dataset in args.datasets for setting in args.settings]
+            results = [run_setting(dataset, setting, sweep_cfg, args, log) for dataset in args.datasets for setting in args.settings]
         for res in results:
-            summaries.append(summarize(res, cfg["dims"]))
+            summaries.append(summarize(res, sweep_cfg["dims"] if not args.update else cfg["dims"]))
             log(json.dumps({k: v for k, v in summaries[-1].items() if k != "leverage_vs_gaussian_distance"}, default=str))
     if args.update:
         meta["updates"] = [*meta.get("updates", []), {"command": command, "seconds": time.perf_counter() - t_start}]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import levrf
-from levrf.leverage import SAMPLERS, make_sampler
+from levrf.leverage import SAMPLERS, auto_sampling_parameters, make_sampler
 from levrf.leverage.auto import budget_matched_alpha
 from levrf.leverage.rejection import FeatureNormProposal
 from levrf.leverage.sir import LeverageSampler
@@ -268,6 +268,21 @@ def test_auto_rule_samples_from_p_below_twice_the_statistical_dimension(X):
     plain = SAMPLERS["qmc"]().draw(kernel, X, 2, torch.Generator().manual_seed(11))
     assert drawn.info["mixture"] == 1.0
     torch.testing.assert_close(drawn.weights, plain.weights, rtol=0, atol=0)
+
+
+def test_auto_rule_draws_iid_below_half_the_statistical_dimension(X):
+    kernel = levrf.GaussianKernel(0.7)
+    s = levrf.statistical_dimension(kernel(X), 1e-3)
+    few = int(np.ceil(s / 2)) - 1  # below s_α/2: i.i.d. from p, the weights of sampling="gaussian"
+    assert few >= 1
+    rf = levrf.RandomFeatures(kernel, n_features=few, sampling="leverage", alpha=1e-3, random_state=3).fit(X)
+    gauss = levrf.RandomFeatures(kernel, n_features=few, random_state=3).fit(X)
+    torch.testing.assert_close(rf.weights_, gauss.weights_, rtol=0, atol=0)
+    assert rf.mixture_ == 1.0 and rf.sampling_info_["p_sequence"] == "i.i.d."
+    params = auto_sampling_parameters(few, 1e-3, lambda a: s, X.shape[0])
+    assert params.p_sequence == "iid"
+    assert auto_sampling_parameters(int(np.ceil(s / 2)), 1e-3, lambda a: s, X.shape[0]).p_sequence == "qmc"
+    assert auto_sampling_parameters(int(np.ceil(2 * s)), 1e-3, lambda a: s, X.shape[0]).mixture == 0.5
 
 
 def test_auto_rule_samples_by_leverage_with_a_mixture_above_the_switch(X):

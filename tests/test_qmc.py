@@ -110,9 +110,11 @@ def test_qmc_refusals():
 def test_leverage_p_part_is_iid_where_the_kernel_has_no_inverse_cdf():
     base = levrf.GaussianKernel(0.7)
     user = levrf.FunctionKernel(base._sample, base._features, base._exact)
-    W, how = draw_from_p(user, 5, 2, torch.Generator().manual_seed(1))
+    W, how = draw_from_p(user, 5, 2, torch.Generator().manual_seed(1), "qmc")
     torch.testing.assert_close(W, user.sample(5, 2, torch.Generator().manual_seed(1)), rtol=0, atol=0)
     assert how == "i.i.d."
+    with pytest.raises(ValueError, match="sequence"):
+        draw_from_p(base, 5, 2, torch.Generator(), "sobol")
 
 
 def test_fused_cos_sin_map_equals_the_definition_and_keeps_gradients():

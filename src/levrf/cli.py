@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--columns", default=None, help="comma-separated predictor columns (default: all others)")
     fit.add_argument("--kernel", default="gaussian", help="kernel spec (default gaussian, bandwidth sqrt(d))")
     fit.add_argument("--features", type=int, default=256, help="number of random weights m")
-    fit.add_argument("--sampling", default="gaussian", help="weight sampler: gaussian, leverage, ...")
+    fit.add_argument("--sampling", default="gaussian", help="weight sampler: gaussian, qmc, leverage, rejection, surrogate")
     fit.add_argument("--alpha", type=_positive_float, default=1e-2, help="ridge parameter α > 0")
     fit.add_argument("--seed", type=int, default=0, help="random seed")
     fit.add_argument("--out", required=True, help="model file to write")

@@ -59,7 +59,8 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         Number of weights ``m``; the output has ``m · d2`` columns.
     sampling : str, default="gaussian"
         Name of the weight sampler (``levrf.leverage.SAMPLERS``): ``"gaussian"`` draws from
-        ``p``; ``"leverage"`` (sampling-importance-resampling from a pool) and ``"rejection"``
+        ``p``; ``"qmc"`` draws from ``p`` by randomized quasi-Monte Carlo (same law per weight,
+        more evenly spread, smaller kernel error); ``"leverage"`` (sampling-importance-resampling from a pool) and ``"rejection"``
         (exact) draw from the ridge leverage distribution; ``"surrogate"`` draws from
         ``‖w‖² p(w)`` (ReLU kernels). See ``docs/leverage.md``.
     alpha : float, default=1.0

@@ -81,12 +81,15 @@ class QMCSampler(Sampler):
         return WeightSample(W, torch.ones(m, dtype=W.dtype, device=W.device), info=info)
 
 
-def draw_from_p(kernel: Kernel, m: int, d: int, generator: torch.Generator) -> tuple[torch.Tensor, str]:
-    """Weights from ``p`` for a leverage sampler's p part: quasi-Monte Carlo where the kernel
-    allows it (each weight still has the law ``p``, the set is spread more evenly), else i.i.d.
-
-    Returns the weights and how they were drawn.
+def draw_from_p(
+    kernel: Kernel, m: int, d: int, generator: torch.Generator, sequence: str = "iid"
+) -> tuple[torch.Tensor, str]:
+    """Weights from ``p`` for a leverage sampler's p part: ``sequence="qmc"`` asks for quasi-Monte
+    Carlo (each weight still has the law ``p``, the set is spread more evenly), granted where the
+    kernel allows it; otherwise i.i.d. Returns the weights and how they were drawn.
     """
-    if supports_qmc(kernel, d):
+    if sequence not in ("iid", "qmc"):
+        raise ValueError(f"sequence must be 'iid' or 'qmc', got {sequence!r}")
+    if sequence == "qmc" and supports_qmc(kernel, d):
         return qmc_weights(kernel, m, d, generator), "randomized quasi-Monte Carlo"
     return kernel.sample(m, d, generator), "i.i.d."

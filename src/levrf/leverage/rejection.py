@@ -176,7 +176,7 @@ class RejectionSampler(Sampler):
             n_accepted += accepted[-1].shape[0]
             proposals += count
         Wq = torch.cat(accepted)[:n_q] if n_q else X.new_zeros((0, X.shape[1]))
-        Wp = draw_from_p(kernel, n_p, X.shape[1], generator)[0].to(torch.float64) if n_p else X.new_zeros((0, X.shape[1]))
+        Wp = draw_from_p(kernel, n_p, X.shape[1], generator, params.p_sequence)[0].to(torch.float64) if n_p else X.new_zeros((0, X.shape[1]))
         W = torch.cat([Wq, Wp])[torch.randperm(m, generator=generator).to(X.device)]
         tau = scorer(W)
         importance = ((1.0 - beta) * tau / s + beta).rsqrt()

@@ -1,6 +1,9 @@
 """The ``"leverage"`` sampler: sampling-importance-resampling (SIR) from a pool drawn from p.
 
-Draw a pool ``w_1..w_M ~ p``, score it with τ = τ_α' (exact or approximate), let
+Where the ``"auto"`` rule chooses p itself (m < 2·s_α) there is no pool: the m weights are those
+of ``sampling="qmc"`` for s_α/2 ≤ m (where the kernel has an inverse CDF) and of
+``sampling="gaussian"`` below. Otherwise:
+draw a pool ``w_1..w_M ~ p``, score it with τ = τ_α' (exact or approximate), let
 ``ŝ = mean_j τ_j`` and ``r_j = (1 − β)τ_j/ŝ + β`` (β = 0 for a float ``sampling_alpha``), the
 density ratio q/p of the target ``q = (1 − β)q_α'/s_α' + β·p`` estimated on the pool (mean 1).
 The m weights are chosen from the pool *without replacement* with inclusion probabilities
@@ -99,7 +102,7 @@ class LeverageSampler(Sampler):
         if params.alpha != scorer.alpha:
             scorer = scorer.at_alpha(params.alpha)
         if params.mixture >= 1.0:  # the auto rule chose p itself: no pool to score
-            generator.set_state(start)  # same seed, same weights as sampling="qmc" (or "gaussian")
+            generator.set_state(start)  # same seed, same weights as sampling="qmc" or "gaussian"
             return self._draw_from_p(kernel, X, m, generator, scorer, params)
         pool = kernel.sample(M, d, generator)
         tau = scorer(pool)
@@ -137,7 +140,7 @@ class LeverageSampler(Sampler):
 
 
     def _draw_from_p(self, kernel, X, m, generator, scorer, params) -> WeightSample:
-        W, how = draw_from_p(kernel, m, int(X.shape[1]), generator)
+        W, how = draw_from_p(kernel, m, int(X.shape[1]), generator, params.p_sequence)
         info = {
             "sampler": self.name,
             "method": self.method,
@@ -145,6 +148,7 @@ class LeverageSampler(Sampler):
             "mixture": 1.0,
             "pool_size": 0,
             "resampling": f"none: m < 2·s_α, so the auto rule samples from p ({how})",
+            "p_sequence": how,
             "distinct_weights": m,
         }
         s = scorer.statistical_dimension(self.alpha)
