@@ -133,23 +133,33 @@ def markdown(out: dict, args, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def sweep_parser(doc: str, problems) -> argparse.ArgumentParser:
+    """The options every m / s_α sweep shares: seeds, split sizes, problems."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=1000)
-    parser.add_argument("--max-m", type=int, default=2000, help="skip cells with more weights than this")
-    parser.add_argument("--mixtures", type=float, nargs="+", default=[0.25, 0.5, 0.75])
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS), metavar="PROBLEM")
-    args = parser.parse_args(argv)
+    parser.add_argument("--problems", nargs="+", default=list(problems), choices=list(problems), metavar="PROBLEM")
+    return parser
+
+
+def run_and_write(stem: str, run_fn, markdown_fn, args) -> dict:
+    """Run a sweep, write ``results/<stem>.md`` and ``.json``, print the table."""
     t0 = time.perf_counter()
-    out = run(args)
-    text = markdown(out, args, time.perf_counter() - t0)
+    out = run_fn(args)
+    text = markdown_fn(out, args, time.perf_counter() - t0)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "auto_rule.md").write_text(text)
-    (RESULTS / "auto_rule.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
+    (RESULTS / f"{stem}.md").write_text(text)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
     print(text)
     return out
+
+
+def main(argv=None) -> dict:
+    parser = sweep_parser(__doc__, PROBLEMS)
+    parser.add_argument("--max-m", type=int, default=2000, help="skip cells with more weights than this")
+    parser.add_argument("--mixtures", type=float, nargs="+", default=[0.25, 0.5, 0.75])
+    return run_and_write("auto_rule", run, markdown, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

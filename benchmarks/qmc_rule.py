@@ -17,14 +17,11 @@ Writes ``benchmarks/results/qmc_rule.md`` and ``qmc_rule.json``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
-from auto_rule import distance, exact_predictor, load, ratio_with_se
+from auto_rule import distance, exact_predictor, load, ratio_with_se, run_and_write, sweep_parser
 
 import levrf
 
@@ -82,20 +79,7 @@ def markdown(out: dict, args, seconds: float) -> str:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--n-train", type=int, default=2000)
-    parser.add_argument("--n-test", type=int, default=1000)
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS), metavar="PROBLEM")
-    args = parser.parse_args(argv)
-    t0 = time.perf_counter()
-    out = run(args)
-    text = markdown(out, args, time.perf_counter() - t0)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "qmc_rule.md").write_text(text)
-    (RESULTS / "qmc_rule.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
-    print(text)
-    return out
+    return run_and_write("qmc_rule", run, markdown, sweep_parser(__doc__, PROBLEMS).parse_args(argv))
 
 
 if __name__ == "__main__":
