@@ -47,19 +47,23 @@ def sobol_uniforms(m: int, k: int, generator: torch.Generator) -> torch.Tensor:
     return torch.from_numpy(U)
 
 
+def _cube_dimension(kernel: Kernel, d: int) -> int | None:
+    return kernel.uniform_dim(d) if kernel.has_features else None
+
+
 def supports_qmc(kernel: Kernel, d: int) -> bool:
     """Whether ``kernel`` maps uniforms to weights for inputs of dimension ``d``."""
-    k = kernel.uniform_dim(d) if kernel.has_features else None
+    k = _cube_dimension(kernel, d)
     return k is not None and k <= MAX_DIM
 
 
 def qmc_weights(kernel: Kernel, m: int, d: int, generator: torch.Generator) -> torch.Tensor:
     """``m`` weights from ``p`` by randomized quasi-Monte Carlo (see the module docstring)."""
-    if not supports_qmc(kernel, d):
-        k = kernel.uniform_dim(d) if kernel.has_features else None
+    k = _cube_dimension(kernel, d)
+    if k is None or k > MAX_DIM:
         why = "has no inverse-CDF transform of p" if k is None else f"needs a {k}-dimensional cube (> {MAX_DIM})"
         raise ValueError(f"sampling='qmc' is not available: {type(kernel).__name__} {why}; use sampling='gaussian'")
-    return kernel.weights_from_uniform(sobol_uniforms(m, kernel.uniform_dim(d), generator), d)
+    return kernel.weights_from_uniform(sobol_uniforms(m, k, generator), d)
 
 
 @register_sampler
