@@ -176,6 +176,8 @@ def test_methods_that_need_all_rows_are_refused(data, local_scheduler):
         levrf.RandomFeatures(**dict(LEVERAGE, leverage_method="rejection")).fit(Xd)
     with pytest.raises(TypeError, match="Dask"):
         levrf.KernelRidge(KERNEL, alpha=0.1).fit(Xd, yd)
+    with pytest.raises(ValueError, match="gram_dtype"):
+        levrf.RandomFeatureRidge(KERNEL, gram_dtype="float32").fit(Xd, yd)
     with pytest.raises(ValueError, match="cv must be None"):
         from sklearn.model_selection import KFold
 

@@ -11,6 +11,7 @@ ESTIMATORS = [
     levrf.KernelRidge(),
     levrf.KernelRidgeClassifier(),
     levrf.RandomFeatureRidge(),
+    levrf.RandomFeatureRidge(gram_dtype="float32"),  # float32 Gram + float64 refinement
     levrf.RandomFeatureRidgeClassifier(),
     levrf.RandomFeatureRidgeCV(),
     levrf.RandomFeatures(),

@@ -212,3 +212,70 @@ def test_cuda_matches_cpu(diabetes):
     np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-9, atol=1e-9)
     clf = levrf.RandomFeatureRidgeClassifier(device="cuda", **kw).fit(X, y > 0)
     np.testing.assert_array_equal(clf.predict(X), levrf.RandomFeatureRidgeClassifier(**kw).fit(X, y > 0).predict(X))
+
+
+@pytest.mark.parametrize("alpha", [1e-1, 1e-3])
+def test_float32_gram_with_refinement_equals_float64_fit(alpha):
+    # float32 Gram + float64 iterative refinement: same β as the all-float64 fit, to the accuracy
+    # of the float64 solve itself (condition number ~ ‖ΨᵀΨ‖/α ≤ 1e7 here)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((4000, 5))
+    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(4000)
+    kw = dict(kernel=levrf.GaussianKernel(1.0), n_features=300, alpha=alpha, random_state=2, batch_size=1000)
+    ref = levrf.RandomFeatureRidge(**kw).fit(X, y)
+    mixed = levrf.RandomFeatureRidge(gram_dtype="float32", **kw).fit(X, y)
+    assert mixed.coef_.dtype == torch.float64 and ref.refine_residuals_ == []
+    res = mixed.refine_residuals_
+    assert 1 <= len(res) <= 4 and all(b < 0.01 * a for a, b in zip(res, res[1:], strict=False))
+    # the first residual is float32 rounding (> float64's), the last one is tiny
+    assert res[0] > 1e-9 and min(res) < 1e-8
+    rel = float((mixed.coef_ - ref.coef_).norm() / ref.coef_.norm())
+    assert rel < 1e-7
+    np.testing.assert_allclose(mixed.predict(X[:200]), ref.predict(X[:200]), rtol=0, atol=1e-9)
+    # without refinement the float32 Gram alone is visibly off: refinement does the work
+    L, _ = levrf.ridge.solvers.ridge_factor(
+        levrf.ridge.random_features.accumulate_normal_equations(
+            mixed.features_, torch.from_numpy(X), torch.from_numpy(y[:, None]), gram_dtype=torch.float32
+        ).gram(),
+        alpha,
+    )
+    unrefined = torch.cholesky_solve(torch.from_numpy(mixed.features_.transform(X).T @ y[:, None]), L)
+    assert float((unrefined - ref.coef_).norm() / ref.coef_.norm()) > 100 * rel
+
+
+def test_float32_gram_falls_back_to_float64_when_refinement_stalls():
+    # α far below the float32 rounding error of ΨᵀΨ: refinement cannot converge, the fit warns
+    # and recomputes ΨᵀΨ in float64, so β is the float64 one
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6000, 5))
+    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(6000)
+    kw = dict(kernel=levrf.GaussianKernel(1.0), n_features=600, alpha=1e-9, random_state=0, batch_size=1000)
+    ref = levrf.RandomFeatureRidge(**kw).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="recomputing it in float64"):
+        mixed = levrf.RandomFeatureRidge(gram_dtype="float32", **kw).fit(X, y)
+    assert torch.equal(mixed.coef_, ref.coef_)
+
+
+def test_float64_gram_of_float32_features():
+    # dtype float32 with gram_dtype float64: float32 features, products and solve in float64
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((500, 3))
+    y = np.cos(X[:, 1])
+    kw = dict(kernel=levrf.GaussianKernel(1.5), n_features=40, alpha=1.0, random_state=1, dtype="float32")
+    model = levrf.RandomFeatureRidge(gram_dtype="float64", **kw).fit(X, y)
+    assert model.coef_.dtype == torch.float32 and model.refine_residuals_ == []
+    Psi = model.features_.transform(X).astype(np.float64)  # the float32 features, widened exactly
+    beta = np.linalg.solve(Psi.T @ Psi + np.eye(Psi.shape[1]), Psi.T @ y.astype(np.float32))
+    # Ψᵀy is float32 (dtype): error ~ eps32 · cond(ΨᵀΨ + I) ≈ 1e-7 · 300
+    assert np.linalg.norm(model.coef_[:, 0].numpy() - beta) < 1e-4 * np.linalg.norm(beta)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [({"gram_dtype": "float16"}, "gram_dtype"), ({"refine_tol": 0.0}, "refine_tol"), ({"refine_tol": "x"}, "refine_tol")],
+)
+def test_bad_mixed_precision_parameters(params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        levrf.RandomFeatureRidge(**params).fit(np.ones((4, 2)), np.ones(4))

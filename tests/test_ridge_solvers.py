@@ -105,3 +105,28 @@ def test_syrk_and_addmm_paths_accumulate_the_same_gram(D):
     finally:
         torch.set_num_threads(1)
     torch.testing.assert_close(acc.gram(), Psi.T @ Psi, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("threads", "D"), [(1, 12), (2, 12), (2, 1030)])
+def test_float32_gram_is_the_sum_of_float32_chunk_products(threads, D):
+    # each chunk is rounded to float32 and its product added to a float64 total; R stays float64
+    g = torch.Generator().manual_seed(6)
+    Psi = torch.randn(90, D, generator=g, dtype=torch.float64)
+    Y = torch.randn(90, 2, generator=g, dtype=torch.float64)
+    acc = NormalEquations(D, 2, dtype=torch.float64, device=torch.device("cpu"), gram_dtype=torch.float32)
+    try:
+        torch.set_num_threads(threads)
+        for s in range(0, 90, 30):
+            acc.add(Psi[s : s + 30], Y[s : s + 30])
+    finally:
+        torch.set_num_threads(1)
+    G = acc.gram()
+    assert G.dtype == torch.float64 and torch.equal(G, G.T)
+    torch.testing.assert_close(acc.R, Psi.T @ Y, rtol=1e-13, atol=1e-13)
+    P32 = Psi.to(torch.float32).to(torch.float64)
+    chunks = sum(P32[s : s + 30].T @ P32[s : s + 30] for s in range(0, 90, 30))
+    # float32 products of 30 rows: relative error a few float32 epsilons of the row norms
+    scale = 30 * float(Psi.abs().max()) ** 2
+    assert float((G - chunks).abs().max()) < 30 * torch.finfo(torch.float32).eps * scale
+    # and the rounding is really float32's, not float64's
+    assert float((G - Psi.T @ Psi).abs().max()) > 1e3 * torch.finfo(torch.float64).eps * scale

@@ -191,7 +191,13 @@ def fit_ridge(est, X, y):
     if isinstance(est, RandomFeatureRidgeCV):
         _fit_ridge_cv(est, blocks)
     else:
-        check_ridge_params(est)
+        dtype, _ = check_ridge_params(est)
+        if est._gram_dtype() != dtype:
+            raise ValueError(
+                "gram_dtype other than dtype is not supported for Dask inputs (their refinement "
+                "passes are not implemented); use gram_dtype=None"
+            )
+        est.refine_residuals_ = []
         est.features_ = fit_random_features(est._random_features(float(est.alpha)), None, blocks=blocks)
         sums = _normal_equations(est.features_, blocks)
         G = check_finite(sums["gram"], "random features Psi^T Psi")

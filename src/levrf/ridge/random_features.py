@@ -3,27 +3,94 @@
 Ψ (n × D, D = m·d2) is never stored: ``ΨᵀΨ`` and ``ΨᵀY`` are accumulated over row chunks of
 the feature map, then the D × D system is solved by a Cholesky factorization. Fit costs
 O(n D²) time and O(D² + chunk) memory; prediction O(D) per row.
+
+With ``gram_dtype="float32"`` (and ``dtype="float64"``) the O(n D²) Gram products run in single
+precision and the solution is brought back to double-precision accuracy by iterative
+refinement: each pass streams the rows once more in float64 to form the residual
+``r = ΨᵀY − (ΨᵀΨ + λI) β`` exactly (O(n D) work) and corrects ``β += (G₃₂ + λI)⁻¹ r`` with the
+Cholesky factor already computed.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 
+from .._validation import check_positive, resolve_dtype
 from ..features import RandomFeatures
 from ._base import check_finite, check_ridge_params, to_tensor
 from .classification import RidgeClassifierMixin
 from .regression import RidgeRegressorMixin
-from .solvers import NormalEquations, ridge_solve
+from .solvers import NormalEquations, ridge_factor
+
+#: most refinement passes over the data when ``gram_dtype`` is narrower than ``dtype``
+MAX_REFINE_PASSES = 10
 
 
-def accumulate_normal_equations(features: RandomFeatures, X: torch.Tensor, Y: torch.Tensor) -> NormalEquations:
+def accumulate_normal_equations(
+    features: RandomFeatures, X: torch.Tensor, Y: torch.Tensor, *, gram_dtype: torch.dtype | None = None
+) -> NormalEquations:
     """Stream ``ΨᵀΨ`` and ``ΨᵀY`` over the row chunks of ``features.iter_chunks(X)``."""
-    acc = NormalEquations(features.n_output_features_, Y.shape[1], dtype=X.dtype, device=X.device)
+    acc = NormalEquations(
+        features.n_output_features_, Y.shape[1], dtype=X.dtype, device=X.device, gram_dtype=gram_dtype
+    )
     for start, Psi in features.iter_chunks(X):
         acc.add(Psi, Y[start : start + Psi.shape[0]])
     return acc
+
+
+def refine_ridge_solution(
+    features: RandomFeatures,
+    X: torch.Tensor,
+    R: torch.Tensor,
+    L: torch.Tensor,
+    coef: torch.Tensor,
+    alpha: float,
+    *,
+    tol: float,
+    max_passes: int = MAX_REFINE_PASSES,
+) -> tuple[torch.Tensor, list[float], bool]:
+    """Iterative refinement of ``β ≈ (ΨᵀΨ + αI)⁻¹ R`` whose factor ``L`` is of an approximate Gram.
+
+    Each pass streams ``X`` once, forms the residual ``r = R − Ψᵀ(Ψβ) − αβ`` in ``X``'s dtype
+    and adds ``(L Lᵀ)⁻¹ r`` to β; the residual shrinks by a factor ρ ≈ ‖(G̃ + αI)⁻¹(G − G̃)‖
+    per pass. The passes stop once the residual expected after the correction just applied,
+    ``‖r‖_F / ‖R‖_F`` times the last measured ρ, is ≤ ``tol`` (converged); or unconverged,
+    after ``max_passes`` or when a pass fails to halve the residual (``L`` too far from the
+    true system: α below the float32 rounding error of ``ΨᵀΨ``), returning then the β with the
+    smallest measured residual.
+
+    Returns
+    -------
+    coef : torch.Tensor
+        The refined β.
+    residuals : list of float
+        The relative residual ``‖r‖_F / ‖R‖_F`` measured by each pass (of β before that pass's
+        correction).
+    converged : bool
+    """
+    norm_R = float(torch.linalg.norm(R))
+    residuals: list[float] = []
+    best = coef
+    for _ in range(max_passes):
+        GB = torch.zeros_like(R)
+        for _start, Psi in features.iter_chunks(X):
+            GB.addmm_(Psi.T, Psi @ coef)
+        resid = R - GB - alpha * coef
+        residuals.append(float(torch.linalg.norm(resid)) / norm_R if norm_R > 0 else 0.0)
+        if residuals[-1] <= min(residuals):
+            best = coef
+        rho = residuals[-1] / residuals[-2] if len(residuals) > 1 and residuals[-2] > 0 else 0.0
+        if rho > 0.5:
+            return best, residuals, False
+        coef = coef + torch.cholesky_solve(resid.to(L.dtype), L).to(coef.dtype)
+        if residuals[-1] <= tol or (len(residuals) > 1 and residuals[-1] * rho <= tol):
+            return coef, residuals, True
+    return best, residuals, False
 
 
 def predict_linear(features: RandomFeatures, X: torch.Tensor, coef: torch.Tensor) -> np.ndarray:
@@ -48,6 +115,8 @@ class FeatureRidgeParams(BaseEstimator):
         leverage_method: str = "exact",
         batch_size: int | None = None,
         dtype: str = "float64",
+        gram_dtype: str | None = None,
+        refine_tol: float = 1e-10,
         device: str = "cpu",
         random_state=None,
     ) -> None:
@@ -60,11 +129,20 @@ class FeatureRidgeParams(BaseEstimator):
         self.leverage_method = leverage_method
         self.batch_size = batch_size
         self.dtype = dtype
+        self.gram_dtype = gram_dtype
+        self.refine_tol = refine_tol
         self.device = device
         self.random_state = random_state
 
     def _check_params(self) -> None:
         check_ridge_params(self)
+        self._gram_dtype()
+
+    def _gram_dtype(self) -> torch.dtype:
+        """The validated ``gram_dtype`` (``None`` → ``dtype``); checks ``refine_tol`` too."""
+        check_positive(self.refine_tol, "refine_tol")
+        dtype = resolve_dtype(self.dtype)
+        return dtype if self.gram_dtype is None else resolve_dtype(self.gram_dtype, "gram_dtype")
 
     def _random_features(self, alpha: float) -> RandomFeatures:
         """An unfitted RandomFeatures with this estimator's sampling parameters."""
@@ -92,13 +170,32 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
 
     def _fit_arrays(self, X: np.ndarray, Y: np.ndarray) -> None:
         dtype, device = check_ridge_params(self)
-        self.features_ = self._random_features(float(self.alpha)).fit(X)
-        acc = accumulate_normal_equations(
-            self.features_, to_tensor(X, dtype, device), to_tensor(Y, dtype, device)
-        )
+        gram_dtype, alpha = self._gram_dtype(), float(self.alpha)
+        self.features_ = self._random_features(alpha).fit(X)
+        Xt = to_tensor(X, dtype, device)
+        acc = accumulate_normal_equations(self.features_, Xt, to_tensor(Y, dtype, device), gram_dtype=gram_dtype)
         G = check_finite(acc.gram(), "random features Psi^T Psi")
         R = check_finite(acc.R, "products Psi^T y")
-        coef, self.jitter_ = ridge_solve(G, R, float(self.alpha))
+        what = "Psi^T Psi + alpha*I" + ("" if gram_dtype == dtype else f" (Psi^T Psi in {self.gram_dtype})")
+        L, self.jitter_ = ridge_factor(G, alpha, what=what)
+        coef = torch.cholesky_solve(R.to(L.dtype), L).to(dtype)
+        self.refine_residuals_ = []
+        if torch.finfo(gram_dtype).eps > torch.finfo(dtype).eps:
+            coef, self.refine_residuals_, converged = refine_ridge_solution(
+                self.features_, Xt, R, L, coef, alpha, tol=float(self.refine_tol)
+            )
+            if not converged:
+                warnings.warn(
+                    f"iterative refinement stopped at a relative residual of {min(self.refine_residuals_):.2g} "
+                    f"(refine_tol={self.refine_tol:g}): Psi^T Psi in {self.gram_dtype} is too inaccurate "
+                    f"for alpha={alpha:g}; recomputing it in {self.dtype} (pass gram_dtype=None to skip "
+                    "the float32 attempt)",
+                    ConvergenceWarning,
+                    stacklevel=4,
+                )
+                acc = accumulate_normal_equations(self.features_, Xt, to_tensor(Y, dtype, device))
+                L, self.jitter_ = ridge_factor(check_finite(acc.gram(), "random features Psi^T Psi"), alpha)
+                coef = torch.cholesky_solve(R, L)
         self.coef_ = check_finite(coef, "ridge coefficients")
 
 
@@ -130,6 +227,19 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
     batch_size : int, optional
         Rows per chunk of Ψ (fit and predict); by default chosen from a 128 MiB budget.
     dtype : {"float64", "float32"}, default="float64"
+        Precision of the features, ``ΨᵀY``, the solve and the returned β.
+    gram_dtype : {None, "float32", "float64"}, default=None
+        Precision of the O(n D²) products ``ΨᵀΨ`` (``None``: ``dtype``). ``"float32"`` with
+        ``dtype="float64"`` runs them at single-precision speed (about 2× on CPUs), adds each
+        chunk's product to a float64 total, and refines the float64 solution by extra O(n D)
+        passes over the rows until its estimated relative residual is below ``refine_tol``: β
+        equals the all-float64 β to about ``refine_tol`` times the condition number. Worth it
+        on CPUs from D ≈ 1,000 (see ``docs/ridge.md``). Where α is below the float32 rounding
+        error of ``ΨᵀΨ`` the refinement stalls; then a ``ConvergenceWarning`` says so and
+        ``ΨᵀΨ`` is recomputed in ``dtype`` (the fit costs the float32 attempt extra).
+    refine_tol : float, default=1e-10
+        Target relative residual ``‖ΨᵀY − (ΨᵀΨ + αI)β‖ / ‖ΨᵀY‖`` of the refinement (only
+        used when ``gram_dtype`` is narrower than ``dtype``).
     device : str, default="cpu"
         ``"cuda"`` computes on the GPU; predictions are returned as NumPy arrays.
     random_state : int, torch.Generator or None, default=None
@@ -142,7 +252,10 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
     coef_ : torch.Tensor of shape (D, n_targets)
         β.
     jitter_ : float
-        Diagonal jitter that had to be added to ``ΨᵀΨ + αI`` (0.0 normally).
+        Diagonal jitter that had to be added to ``ΨᵀΨ + αI`` (0.0 normally); with refinement
+        it is only in the factor that corrects β, not in the system β solves.
+    refine_residuals_ : list of float
+        Relative residual measured by each refinement pass (empty without refinement).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
@@ -175,6 +288,8 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
     leverage_method : str, default="exact"
     batch_size : int, optional
     dtype : {"float64", "float32"}, default="float64"
+    gram_dtype : {None, "float32", "float64"}, default=None
+    refine_tol : float, default=1e-10
     device : str, default="cpu"
     random_state : int, torch.Generator or None, default=None
 
@@ -184,6 +299,7 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
     features_ : levrf.RandomFeatures
     coef_ : torch.Tensor of shape (D, 1 or n_classes)
     jitter_ : float
+    refine_residuals_ : list of float
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
