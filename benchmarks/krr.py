@@ -13,10 +13,12 @@ dimension D (levrf: m = D/2 weights, each giving a cos/sin pair):
    ``torch.matmul``'s float64 GEMM rate on the same (b × D) chunk shapes, flops counted as
    2·b·D² for both.
 
-Full-train numbers are means over ``full_repeats`` seeds (3), distances over ``repeats`` (5).
+Full-train numbers are means over ``full_repeats`` seeds (5), distances over ``repeats`` (5).
 
 Methods: ``levrf gaussian`` (RandomFeatureRidge, sampling="gaussian"), ``levrf qmc``
-(sampling="qmc": randomized quasi-Monte Carlo weights from p), ``levrf leverage``
+(sampling="qmc": randomized quasi-Monte Carlo weights from p), ``levrf gaussian mixed`` and
+``levrf qmc mixed`` (the same with gram_dtype="float32": ΨᵀΨ in single precision, the float64
+solution recovered by iterative refinement), ``levrf leverage``
 (sampling="leverage" with the default leverage_method="exact"; where m < 2·s_α its auto rule
 draws from p by quasi-Monte Carlo, above it samples by leverage; it factors the n × n kernel
 matrix, so it runs where n ≤ ``--exact-limit``, by default the exact-KRR subsample),
@@ -65,14 +67,14 @@ SETTINGS = {
     "flights": {"smooth": (4.0, 0.01), "rough": (1.0, 0.01)},
 }
 FULL = dict(
-    n_train=43_000, n_test=None, dims=(128, 256, 512, 1024, 2048, 4096), exact_n=10_000, repeats=5, full_repeats=3,
+    n_train=43_000, n_test=None, dims=(128, 256, 512, 1024, 2048, 4096), exact_n=10_000, repeats=5, full_repeats=5,
     exact_limit=10_000,
 )
 QUICK = dict(
     n_train=10_000, n_test=5_000, dims=(128, 256, 512), exact_n=2_000, repeats=2, full_repeats=2, exact_limit=2_000
 )
 METHODS = (
-    "levrf gaussian", "levrf qmc", "levrf leverage", "levrf leverage approx",
+    "levrf gaussian", "levrf qmc", "levrf gaussian mixed", "levrf qmc mixed", "levrf leverage", "levrf leverage approx",
     "sklearn RBFSampler+Ridge", "sklearn Nystroem+Ridge",
 )
 LEVRF = tuple(m for m in METHODS if m.startswith("levrf"))
@@ -128,9 +130,10 @@ def leverage_available() -> bool:
 def make_model(method: str, D: int, sigma: float, alpha: float, seed: int):
     kernel = levrf.GaussianKernel(sigma)
     gamma = 1.0 / (2.0 * sigma**2)
-    if method in ("levrf gaussian", "levrf qmc"):
+    if method in ("levrf gaussian", "levrf qmc", "levrf gaussian mixed", "levrf qmc mixed"):
+        gram_dtype = "float32" if method.endswith("mixed") else None
         return levrf.RandomFeatureRidge(
-            kernel, n_features=D // 2, sampling=method.split()[1], alpha=alpha, random_state=seed
+            kernel, n_features=D // 2, sampling=method.split()[1], alpha=alpha, gram_dtype=gram_dtype, random_state=seed
         )
     if method in ("levrf leverage", "levrf leverage approx"):
         how = "exact" if method == "levrf leverage" else "approximate"
@@ -292,9 +295,10 @@ def distance_sweep(res: SettingResult, Xtr, ytr, Xte, yte, cfg, args, log) -> No
             log(f"   {method:26s} D={D:5d}  distance={np.mean(dists):.4f} ± {np.std(dists) / math.sqrt(len(dists)):.4f}")
 
 
-def previous_results(path: Path, methods, selected, dims) -> tuple[list[SettingResult], dict]:
+def previous_results(path: Path, methods, selected, dims, keep_distances: bool = False) -> tuple[list[SettingResult], dict]:
     """Results of an earlier run without the runs that ``--update`` reruns: those of ``methods``
-    at ``dims`` in the settings for which ``selected(res)`` holds."""
+    at ``dims`` in the settings for which ``selected(res)`` holds (their distance runs are kept
+    with ``keep_distances``, i.e. ``--skip-distance``)."""
     payload = json.loads(path.read_text())
     results = []
     for raw in payload["settings"]:
@@ -304,8 +308,12 @@ def previous_results(path: Path, methods, selected, dims) -> tuple[list[SettingR
                 return r["method"] not in methods or r["D"] not in dims
 
             res.runs = [r for r in res.runs if keep(r)]
-            res.distance_runs = [r for r in res.distance_runs if keep(r)]
-            res.skipped = {k: v for k, v in res.skipped.items() if not any(k.startswith(m + " (") for m in methods)}
+            if not keep_distances:
+                res.distance_runs = [r for r in res.distance_runs if keep(r)]
+            res.skipped = {
+                k: v for k, v in res.skipped.items()
+                if not any(k.startswith(m + " (") for m in methods) or (keep_distances and k.endswith("(subsample)"))
+            }
         results.append(res)
     return results, payload["meta"]
 
@@ -366,6 +374,16 @@ def summarize(res: SettingResult, dims) -> dict:
     }
 
 
+def seed_counts(runs, method) -> str:
+    """Seeds per cell of ``method``: "5", or "3–5" where cells were run with different counts."""
+    per_d = {}
+    for r in runs:
+        if r["method"] == method:
+            per_d.setdefault(r["D"], set()).add(r["seed"])
+    counts = sorted({len(s) for s in per_d.values()})
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+
+
 def fmt(x, spec=".4f"):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
@@ -400,8 +418,7 @@ def markdown(results, summaries, rates, meta) -> str:
                 f"n_train = {res.n_train:,}, n_test = {res.n_test:,}; {exact}", ""]
         dims = sorted({r["D"] for r in res.runs})
         methods = [m for m in METHODS if any(r["method"] == m for r in res.runs)]
-        seeds = {m: len({r["seed"] for r in res.runs if r["method"] == m}) for m in methods}
-        counts = ", ".join(f"{m} {k}" for m, k in seeds.items())
+        counts = ", ".join(f"{m} {seed_counts(res.runs, m)}" for m in methods)
         out += [f"Test RMSE / fit seconds on the full training set, mean over seeds ({counts}):", "",
                 "| method | " + " | ".join(f"D={d}" for d in dims) + " |", "|---|" + "---|" * len(dims)]
         for m in methods:
@@ -412,7 +429,7 @@ def markdown(results, summaries, rates, meta) -> str:
             out.append(f"| {m} | " + " | ".join(cells) + " |")
         out.append("")
         dmethods = [m for m in METHODS if any(r["method"] == m for r in res.distance_runs)]
-        reps = ", ".join(f"{m} {len({r['seed'] for r in res.distance_runs if r['method'] == m})}" for m in dmethods)
+        reps = ", ".join(f"{m} {seed_counts(res.distance_runs, m)}" for m in dmethods)
         out += [f"Relative distance ‖f − f*‖/‖f*‖ to exact KRR (fits on the {res.exact_n:,}-row subsample, mean ± s.e. over seeds: {reps}):", "",
                 "| method | " + " | ".join(f"D={d} (m={d // 2})" for d in dims) + " |", "|---|" + "---|" * len(dims)]
         for m in dmethods:
@@ -481,7 +498,9 @@ def main(argv=None) -> dict:
         def selected(res):
             return res.dataset in args.datasets and res.setting in args.settings
 
-        results, meta = previous_results(args.output.with_suffix(".json"), args.methods, selected, sweep_cfg["dims"])
+        results, meta = previous_results(
+            args.output.with_suffix(".json"), args.methods, selected, sweep_cfg["dims"], keep_distances=args.skip_distance
+        )
         rates = json.loads(args.output.with_suffix(".json").read_text())["gemm_rates"]
     with threadpool_limits(limits=args.threads):
         if not args.update:
@@ -489,31 +508,38 @@ def main(argv=None) -> dict:
         for r in rates:
             log(f"GEMM D={r['D']}: matmul {r['matmul_gflops']:.1f} GF/s, {r['path']} accumulation {r['accumulate_gflops']:.1f} (fraction {r['fraction']:.2f}), addmm {r['addmm_fraction']:.2f}")
         if args.update:
+            meta["updates"] = [*meta.get("updates", []), {"command": command, "seconds": math.nan}]
             for res in results:
                 if selected(res):
                     run_setting(res.dataset, res.setting, sweep_cfg, args, log, res=res)
+                    # write after every setting, so that an interrupted update keeps what it measured
+                    meta["updates"][-1]["seconds"] = time.perf_counter() - t_start
+                    summaries = write_results(args.output, results, rates, meta, cfg["dims"])
         else:
             results = [run_setting(dataset, setting, sweep_cfg, args, log) for dataset in args.datasets for setting in args.settings]
-        for res in results:
-            summaries.append(summarize(res, sweep_cfg["dims"] if not args.update else cfg["dims"]))
-            log(json.dumps({k: v for k, v in summaries[-1].items() if k != "leverage_vs_gaussian_distance"}, default=str))
-    if args.update:
-        meta["updates"] = [*meta.get("updates", []), {"command": command, "seconds": time.perf_counter() - t_start}]
-    else:
-        meta = {
-            "command": command,
-            "mode": "quick" if args.quick else "full",
-            "threads": args.threads,
-            "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, Python {sys.version.split()[0]}",
-            "total_s": time.perf_counter() - t_start,
-            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
-        }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(markdown(results, summaries, rates, meta))
+            meta = {
+                "command": command,
+                "mode": "quick" if args.quick else "full",
+                "threads": args.threads,
+                "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, Python {sys.version.split()[0]}",
+                "total_s": time.perf_counter() - t_start,
+                "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+            }
+        summaries = write_results(args.output, results, rates, meta, sweep_cfg["dims"] if not args.update else cfg["dims"])
+        for summary in summaries:
+            log(json.dumps({k: v for k, v in summary.items() if k != "leverage_vs_gaussian_distance"}, default=str))
+    log(f"wrote {args.output} ({time.perf_counter() - t_start:.0f} s)")
+    return json.loads(args.output.with_suffix(".json").read_text())
+
+
+def write_results(output: Path, results, rates, meta, dims) -> list[dict]:
+    """Summarize every setting and write ``output`` (Markdown) and its ``.json`` twin."""
+    summaries = [summarize(res, dims) for res in results]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(markdown(results, summaries, rates, meta))
     payload = {"meta": meta, "gemm_rates": rates, "settings": [asdict(r) for r in results], "summaries": summaries}
-    args.output.with_suffix(".json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    log(f"wrote {args.output} ({meta['total_s']:.0f} s)")
-    return payload
+    output.with_suffix(".json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    return summaries
 
 
 if __name__ == "__main__":
