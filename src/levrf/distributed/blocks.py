@@ -49,7 +49,7 @@ def normal_equations_block(x, y, start, features, folds=()) -> dict:
     out = {}
     for f, a, b in pieces:
         acc = NormalEquations(D, k, dtype=X.dtype, device=X.device)
-        for s, Psi in features.iter_chunks(X[a:b]):
+        for s, Psi in features.iter_chunks(X[a:b], reuse=True):
             acc.add(Psi, None if Y is None else Y[a + s : a + s + Psi.shape[0]])
         suffix = "" if f is None else f"_{f}"
         out["gram" + suffix] = _numpy(acc.gram())
@@ -67,7 +67,7 @@ def loo_block(x, y, start, features, path, gcv_scale) -> dict:
     X = block_tensor(x, features, "X", start)
     Y = block_tensor(y, features, "y", start)
     sums = torch.zeros(path.n_alphas, dtype=X.dtype, device=X.device)
-    for s, Psi in features.iter_chunks(X):
+    for s, Psi in features.iter_chunks(X, reuse=True):
         resid, hat = path.residuals(Psi, Y[s : s + Psi.shape[0]])
         denom = gcv_scale[None, None, :] if gcv_scale is not None else (1.0 - hat)[:, None, :]
         sums += ((resid / denom) ** 2).sum((0, 1))
@@ -80,7 +80,7 @@ def fold_error_block(x, y, start, features, paths, folds) -> dict:
     Y = block_tensor(y, features, "y", start)
     sums = torch.zeros(paths[0].n_alphas, dtype=X.dtype, device=X.device)
     for f, a, b in fold_rows(start, start + X.shape[0], folds):
-        for s, Psi in features.iter_chunks(X[a:b]):
+        for s, Psi in features.iter_chunks(X[a:b], reuse=True):
             resid, _ = paths[f].residuals(Psi, Y[a + s : a + s + Psi.shape[0]])
             sums += (resid**2).sum((0, 1))
     return {"sq_err": _numpy(sums)}
@@ -90,7 +90,7 @@ def transform_block(x, features) -> np.ndarray:
     """Ψ of the block's rows (b, D) as NumPy (for ``map_blocks``)."""
     X = block_tensor(x, features, "X", -1)
     out = np.empty((X.shape[0], features.n_output_features_), dtype=x.dtype)
-    for s, Psi in features.iter_chunks(X):
+    for s, Psi in features.iter_chunks(X, reuse=True):
         out[s : s + Psi.shape[0]] = _numpy(Psi)
     return out
 
@@ -99,7 +99,7 @@ def predict_block(x, features, coef, single_target) -> np.ndarray:
     """``Ψ(x) β`` of the block's rows (for ``map_blocks``): (b,) or (b, k)."""
     X = block_tensor(x, features, "X", -1)
     out = torch.empty(X.shape[0], coef.shape[1], dtype=X.dtype, device=X.device)
-    for s, Psi in features.iter_chunks(X):
+    for s, Psi in features.iter_chunks(X, reuse=True):
         out[s : s + Psi.shape[0]] = Psi @ coef
     if not bool(torch.isfinite(out).all()):
         raise ValueError("predictions are not finite: the inputs are too large for this kernel and dtype")

@@ -269,7 +269,7 @@ def _cv_results_task(xy, features, path, gcv_scale, single_target):
     d = f.n_features_in_
     X, Y = B.block_tensor(xy[:, :d], f, "X", -1), B.block_tensor(xy[:, d:], f, "y", -1)
     out = np.empty((X.shape[0], Y.shape[1], p.n_alphas), dtype=xy.dtype)
-    for s, Psi in f.iter_chunks(X):
+    for s, Psi in f.iter_chunks(X, reuse=True):
         resid, hat = p.residuals(Psi, Y[s : s + Psi.shape[0]])
         denom = g[None, None, :] if g is not None else (1.0 - hat)[:, None, :]
         out[s : s + Psi.shape[0]] = ((resid / denom) ** 2).cpu().numpy()

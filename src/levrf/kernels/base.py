@@ -160,8 +160,14 @@ class Kernel(ABC):
     def _features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def _scaled_features(self, X: torch.Tensor, W: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """``φ(x_i, w_r) · scale_r`` flattened to (n, m·d2), weight by weight (the map ψ)."""
+    def _scaled_features(
+        self, X: torch.Tensor, W: torch.Tensor, scale: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``φ(x_i, w_r) · scale_r`` flattened to (n, m·d2), weight by weight (the map ψ).
+
+        ``out`` is an optional preallocated (n, m·d2) tensor that the result *may* be written
+        into (kernels that can fill it in place do; the returned tensor is the result).
+        """
         return (self._features(X, W) * scale[None, :, None]).reshape(X.shape[0], -1)
 
 

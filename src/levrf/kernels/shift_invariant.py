@@ -33,13 +33,18 @@ class ShiftInvariantKernel(Kernel):
         proj = X @ W.T
         return torch.stack((torch.cos(proj), torch.sin(proj)), dim=-1)
 
-    def _scaled_features(self, X: torch.Tensor, W: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    def _scaled_features(
+        self, X: torch.Tensor, W: torch.Tensor, scale: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         # cos and sin written straight into their interleaved slots and scaled in place: half
         # the memory traffic of stack-then-multiply, which cost as much as the ΨᵀΨ update at D = 256
         if torch.is_grad_enabled() and (X.requires_grad or W.requires_grad or scale.requires_grad):
             return super()._scaled_features(X, W, scale)  # out= does not record gradients
         proj = X @ W.T
-        out = torch.empty((*proj.shape, 2), dtype=proj.dtype, device=proj.device)
+        if out is None:
+            out = torch.empty((*proj.shape, 2), dtype=proj.dtype, device=proj.device)
+        else:
+            out = out.view(*proj.shape, 2)
         torch.cos(proj, out=out[..., 0])
         torch.sin(proj, out=out[..., 1])
         out.mul_(scale[None, :, None])

@@ -197,7 +197,7 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         masks = [torch.zeros(Xt.shape[0], dtype=torch.bool, device=Xt.device) for _ in groups or []]
         for mask, rows in zip(masks, groups or [], strict=True):
             mask[rows] = True
-        for start, Psi in self.features_.iter_chunks(Xt):
+        for start, Psi in self.features_.iter_chunks(Xt, reuse=True):
             Y = Yt[start : start + Psi.shape[0]]
             total.add(Psi, Y)
             for acc, mask in zip(parts, masks, strict=True):
@@ -214,7 +214,7 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         stored = torch.empty(n, k, alphas.shape[0], dtype=Xt.dtype, device=Xt.device) if keep else None
         sums = torch.zeros(alphas.shape[0], dtype=Xt.dtype, device=Xt.device)
         gcv_scale = 1.0 - path.mean_hat(n)
-        for start, Psi in self.features_.iter_chunks(Xt):
+        for start, Psi in self.features_.iter_chunks(Xt, reuse=True):
             resid, hat = path.residuals(Psi, Yt[start : start + Psi.shape[0]])
             denom = gcv_scale[None, None, :] if self.gcv else (1.0 - hat)[:, None, :]
             err = (resid / denom) ** 2
@@ -244,7 +244,7 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
             fold_path = _EigenPath(G - part.gram(), total.R - part.R, alphas)
             rows = torch.as_tensor(test, device=Xt.device)
             Y_test = Yt[rows]
-            for start, Psi in self.features_.iter_chunks(Xt[rows]):
+            for start, Psi in self.features_.iter_chunks(Xt[rows], reuse=True):
                 resid, _ = fold_path.residuals(Psi, Y_test[start : start + Psi.shape[0]])
                 sums += (resid**2).sum((0, 1))
             count += len(test) * Yt.shape[1]

@@ -38,7 +38,7 @@ def accumulate_normal_equations(
     acc = NormalEquations(
         features.n_output_features_, Y.shape[1], dtype=X.dtype, device=X.device, gram_dtype=gram_dtype
     )
-    for start, Psi in features.iter_chunks(X):
+    for start, Psi in features.iter_chunks(X, reuse=True):
         acc.add(Psi, Y[start : start + Psi.shape[0]])
     return acc
 
@@ -58,11 +58,11 @@ def refine_ridge_solution(
 
     Each pass streams ``X`` once, forms the residual ``r = R − Ψᵀ(Ψβ) − αβ`` in ``X``'s dtype
     and adds ``(L Lᵀ)⁻¹ r`` to β; the residual shrinks by a factor ρ ≈ ‖(G̃ + αI)⁻¹(G − G̃)‖
-    per pass. The passes stop once the residual expected after the correction just applied,
-    ``‖r‖_F / ‖R‖_F`` times the last measured ρ, is ≤ ``tol`` (converged); or unconverged,
-    after ``max_passes`` or when a pass fails to halve the residual (``L`` too far from the
-    true system: α below the float32 rounding error of ``ΨᵀΨ``), returning then the β with the
-    smallest measured residual.
+    per pass. The passes stop (converged) once a measured ``‖r‖_F / ‖R‖_F`` is ≤ ``tol``, the
+    correction of that pass being applied too, so that the returned β's residual is about
+    ρ·tol; or unconverged, after ``max_passes`` or when a pass fails to halve the residual
+    (``L`` too far from the true system: α below the float32 rounding error of ``ΨᵀΨ``),
+    returning then the β with the smallest measured residual.
 
     Returns
     -------
@@ -78,7 +78,7 @@ def refine_ridge_solution(
     best = coef
     for _ in range(max_passes):
         GB = torch.zeros_like(R)
-        for _start, Psi in features.iter_chunks(X):
+        for _start, Psi in features.iter_chunks(X, reuse=True):
             GB.addmm_(Psi.T, Psi @ coef)
         resid = R - GB - alpha * coef
         residuals.append(float(torch.linalg.norm(resid)) / norm_R if norm_R > 0 else 0.0)
@@ -88,7 +88,7 @@ def refine_ridge_solution(
         if rho > 0.5:
             return best, residuals, False
         coef = coef + torch.cholesky_solve(resid.to(L.dtype), L).to(coef.dtype)
-        if residuals[-1] <= tol or (len(residuals) > 1 and residuals[-1] * rho <= tol):
+        if residuals[-1] <= tol:
             return coef, residuals, True
     return best, residuals, False
 
@@ -96,7 +96,7 @@ def refine_ridge_solution(
 def predict_linear(features: RandomFeatures, X: torch.Tensor, coef: torch.Tensor) -> np.ndarray:
     """``Ψ(X) β`` computed chunk by chunk, as a NumPy (n, k) array."""
     out = torch.empty(X.shape[0], coef.shape[1], dtype=X.dtype, device=X.device)
-    for start, Psi in features.iter_chunks(X):
+    for start, Psi in features.iter_chunks(X, reuse=True):
         out[start : start + Psi.shape[0]] = Psi @ coef
     return check_finite(out, "predictions").cpu().numpy()
 
@@ -116,7 +116,7 @@ class FeatureRidgeParams(BaseEstimator):
         batch_size: int | None = None,
         dtype: str = "float64",
         gram_dtype: str | None = None,
-        refine_tol: float = 1e-10,
+        refine_tol: float = 1e-6,
         device: str = "cpu",
         random_state=None,
     ) -> None:
@@ -172,31 +172,44 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
         dtype, device = check_ridge_params(self)
         gram_dtype, alpha = self._gram_dtype(), float(self.alpha)
         self.features_ = self._random_features(alpha).fit(X)
-        Xt = to_tensor(X, dtype, device)
-        acc = accumulate_normal_equations(self.features_, Xt, to_tensor(Y, dtype, device), gram_dtype=gram_dtype)
+        Xt, Yt = to_tensor(X, dtype, device), to_tensor(Y, dtype, device)
+        acc = accumulate_normal_equations(self.features_, Xt, Yt, gram_dtype=gram_dtype)
         G = check_finite(acc.gram(), "random features Psi^T Psi")
         R = check_finite(acc.R, "products Psi^T y")
-        what = "Psi^T Psi + alpha*I" + ("" if gram_dtype == dtype else f" (Psi^T Psi in {self.gram_dtype})")
-        L, self.jitter_ = ridge_factor(G, alpha, what=what)
-        coef = torch.cholesky_solve(R.to(L.dtype), L).to(dtype)
         self.refine_residuals_ = []
+        coef = None
         if torch.finfo(gram_dtype).eps > torch.finfo(dtype).eps:
+            coef = self._refined_solve(Xt, G, R, alpha)
+            if coef is None:  # the narrow Gram was useless: the float64 one after all
+                G = check_finite(accumulate_normal_equations(self.features_, Xt, Yt).gram(), "random features Psi^T Psi")
+        if coef is None:
+            L, self.jitter_ = ridge_factor(G, alpha)
+            coef = torch.cholesky_solve(R.to(L.dtype), L).to(dtype)
+        self.coef_ = check_finite(coef, "ridge coefficients")
+
+    def _refined_solve(self, Xt: torch.Tensor, G: torch.Tensor, R: torch.Tensor, alpha: float) -> torch.Tensor | None:
+        """β from the Gram accumulated in ``gram_dtype`` plus refinement, or ``None`` (with a
+        ``ConvergenceWarning``) when that Gram is too inaccurate for ``alpha``."""
+        what = f"Psi^T Psi + alpha*I (Psi^T Psi in {self.gram_dtype})"
+        try:
+            L, self.jitter_ = ridge_factor(G, alpha, what=what)
+        except np.linalg.LinAlgError:
+            problem = f"{what} is not positive definite"
+        else:
+            coef = torch.cholesky_solve(R.to(L.dtype), L).to(R.dtype)
             coef, self.refine_residuals_, converged = refine_ridge_solution(
                 self.features_, Xt, R, L, coef, alpha, tol=float(self.refine_tol)
             )
-            if not converged:
-                warnings.warn(
-                    f"iterative refinement stopped at a relative residual of {min(self.refine_residuals_):.2g} "
-                    f"(refine_tol={self.refine_tol:g}): Psi^T Psi in {self.gram_dtype} is too inaccurate "
-                    f"for alpha={alpha:g}; recomputing it in {self.dtype} (pass gram_dtype=None to skip "
-                    "the float32 attempt)",
-                    ConvergenceWarning,
-                    stacklevel=4,
-                )
-                acc = accumulate_normal_equations(self.features_, Xt, to_tensor(Y, dtype, device))
-                L, self.jitter_ = ridge_factor(check_finite(acc.gram(), "random features Psi^T Psi"), alpha)
-                coef = torch.cholesky_solve(R, L)
-        self.coef_ = check_finite(coef, "ridge coefficients")
+            if converged:
+                return coef
+            problem = f"refinement stalled at a relative residual of {min(self.refine_residuals_):.2g} (refine_tol={self.refine_tol:g})"
+        warnings.warn(
+            f"{problem}: Psi^T Psi in {self.gram_dtype} is too inaccurate for alpha={alpha:g}; recomputing it "
+            f"in {self.dtype} (pass gram_dtype=None to skip the {self.gram_dtype} attempt)",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
+        return None
 
 
 class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidgeCore):
@@ -230,16 +243,17 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
         Precision of the features, ``ΨᵀY``, the solve and the returned β.
     gram_dtype : {None, "float32", "float64"}, default=None
         Precision of the O(n D²) products ``ΨᵀΨ`` (``None``: ``dtype``). ``"float32"`` with
-        ``dtype="float64"`` runs them at single-precision speed (about 2× on CPUs), adds each
-        chunk's product to a float64 total, and refines the float64 solution by extra O(n D)
-        passes over the rows until its estimated relative residual is below ``refine_tol``: β
-        equals the all-float64 β to about ``refine_tol`` times the condition number. Worth it
-        on CPUs from D ≈ 1,000 (see ``docs/ridge.md``). Where α is below the float32 rounding
+        ``dtype="float64"`` runs them at single-precision speed (about 2× on CPUs) and refines
+        the float64 solution by extra O(n D) passes over the rows (usually one) until the
+        relative residual of the float64 system is below ``refine_tol``. Worth it on CPUs from
+        D ≈ 2,000 (see ``docs/ridge.md``); on GPUs float64 is fast enough. Where α is below the float32 rounding
         error of ``ΨᵀΨ`` the refinement stalls; then a ``ConvergenceWarning`` says so and
         ``ΨᵀΨ`` is recomputed in ``dtype`` (the fit costs the float32 attempt extra).
-    refine_tol : float, default=1e-10
-        Target relative residual ``‖ΨᵀY − (ΨᵀΨ + αI)β‖ / ‖ΨᵀY‖`` of the refinement (only
-        used when ``gram_dtype`` is narrower than ``dtype``).
+    refine_tol : float, default=1e-6
+        Refinement stops once a pass measures a relative residual
+        ``‖ΨᵀY − (ΨᵀΨ + αI)β‖ / ‖ΨᵀY‖`` ≤ ``refine_tol`` (and applies that pass's correction,
+        which shrinks it a further 10²–10³-fold). Only used when ``gram_dtype`` is narrower
+        than ``dtype``.
     device : str, default="cpu"
         ``"cuda"`` computes on the GPU; predictions are returned as NumPy arrays.
     random_state : int, torch.Generator or None, default=None
@@ -289,7 +303,7 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
     batch_size : int, optional
     dtype : {"float64", "float32"}, default="float64"
     gram_dtype : {None, "float32", "float64"}, default=None
-    refine_tol : float, default=1e-10
+    refine_tol : float, default=1e-6
     device : str, default="cpu"
     random_state : int, torch.Generator or None, default=None
 

@@ -120,11 +120,11 @@ class NormalEquations:
     is ``torch.addmm`` (MKL GEMM) into the same storage. On other devices it is always
     ``torch.addmm``.
 
-    With ``gram_dtype`` other than ``dtype`` each chunk's ``ΨᵀΨ`` is computed in
-    ``gram_dtype`` (the chunk is rounded to it) and added to a total kept in the wider of the
-    two dtypes; ``R`` is always accumulated in ``dtype``. ``gram_dtype=float32`` with float64
-    chunks runs the Gram update at single-precision speed (about twice the float64 rate on
-    CPUs) at the cost of a relative error of about float32's epsilon in ``G``, which
+    With ``gram_dtype`` other than ``dtype`` the chunks are rounded to ``gram_dtype`` for the
+    Gram update and ``G`` is accumulated in ``gram_dtype``; ``R`` is always accumulated in
+    ``dtype``, and :meth:`gram` returns ``G`` in the wider of the two. ``gram_dtype=float32``
+    with float64 chunks runs the Gram update at single-precision speed (about twice the float64
+    rate on CPUs) at the cost of a relative error of a few float32 epsilons in ``G``, which
     :func:`levrf.ridge.random_features.refine_ridge_solution` removes from the solution.
 
     Parameters
@@ -153,19 +153,15 @@ class NormalEquations:
         self.device = torch.device(device)
         self.gram_dtype = dtype if gram_dtype is None else gram_dtype
         self.n_rows = 0
-        total_dtype = torch.promote_types(dtype, self.gram_dtype)
+        self._out_dtype = torch.promote_types(dtype, self.gram_dtype)
         self._syrk = _syrk_for(self.gram_dtype) if self.device.type == "cpu" else None
-        # products land in a scratch matrix only when they are narrower than the total
-        self._scratch = None
         if self._syrk is not None:
             # Fortran order so that syrk updates it in place (its upper triangle only);
             # _Gt is a torch view of the same memory for the addmm updates
-            self._G = np.zeros((self.n_columns, self.n_columns), dtype=_NUMPY[total_dtype], order="F")
+            self._G = np.zeros((self.n_columns, self.n_columns), dtype=_NUMPY[self.gram_dtype], order="F")
             self._Gt = torch.from_numpy(self._G)
-            if self.gram_dtype != total_dtype:
-                self._scratch = np.zeros_like(self._G, dtype=_NUMPY[self.gram_dtype], order="F")
         else:
-            self._Gt = torch.zeros(self.n_columns, self.n_columns, dtype=total_dtype, device=self.device)
+            self._Gt = torch.zeros(self.n_columns, self.n_columns, dtype=self.gram_dtype, device=self.device)
         self.R = torch.zeros(self.n_columns, self.n_targets, dtype=dtype, device=self.device)
 
     def add(self, Psi: torch.Tensor, Y: torch.Tensor | None = None) -> None:
@@ -183,25 +179,20 @@ class NormalEquations:
         if self._syrk is not None and (threads == 1 or self.n_columns >= SYRK_MIN_THREADED_DIM):
             P = P.contiguous().numpy()
             # P is C-ordered (b, D), so P.T is a Fortran-ordered (D, b) matrix A and A Aᵀ = ΨᵀΨ
-            target, beta = (self._G, 1.0) if self._scratch is None else (self._scratch, 0.0)
             with _scipy_blas().limit(limits=threads):
-                out = self._syrk(1.0, P.T, beta=beta, c=target, trans=0, lower=0, overwrite_c=1)
-            if out is not target:  # syrk worked on a copy: keep our storage authoritative
-                target[...] = out
-            if self._scratch is not None:
-                self._G += self._scratch  # the lower triangles stay zero in both
-        elif self.gram_dtype == self._Gt.dtype:
-            self._Gt.addmm_(P.T, P)
+                out = self._syrk(1.0, P.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
+            if out is not self._G:  # syrk worked on a copy: keep our storage authoritative
+                self._G[...] = out
         else:
-            self._Gt += (P.T @ P).to(self._Gt.dtype)
+            self._Gt.addmm_(P.T, P)
         self.n_rows += Psi.shape[0]
 
     def gram(self) -> torch.Tensor:
         """The full symmetric ``G = ΨᵀΨ`` accumulated so far (in the wider of the two dtypes)."""
         if self._syrk is None:
-            return self._Gt.clone()
+            return self._Gt.to(self._out_dtype, copy=True)
         U = torch.from_numpy(self._G)  # syrk filled the upper triangle only
-        G = U.triu()
+        G = U.triu().to(self._out_dtype)
         G += U.triu(1).T
         return G
 
