@@ -232,10 +232,11 @@ def test_float32_gram_with_refinement_equals_float64_fit(alpha):
     rel = float((mixed.coef_ - ref.coef_).norm() / ref.coef_.norm())
     assert rel < 1e-8
     np.testing.assert_allclose(mixed.predict(X[:200]), ref.predict(X[:200]), rtol=0, atol=1e-10)
-    # the default refine_tol=1e-6: one pass here, β still within 1e-6 of the float64 one
+    # the default refine_tol=1e-5: one pass here; β within 1e-5, predictions within 1e-7
     default = levrf.RandomFeatureRidge(gram_dtype="float32", **kw).fit(X, y)
-    assert len(default.refine_residuals_) == 1 and default.refine_residuals_[0] <= 1e-6
-    assert float((default.coef_ - ref.coef_).norm() / ref.coef_.norm()) < 1e-6
+    assert len(default.refine_residuals_) == 1 and default.refine_residuals_[0] <= 1e-5
+    assert float((default.coef_ - ref.coef_).norm() / ref.coef_.norm()) < 1e-5
+    np.testing.assert_allclose(default.predict(X[:200]), ref.predict(X[:200]), rtol=0, atol=1e-7)
     # without refinement the float32 Gram alone is visibly off: refinement does the work
     L, _ = levrf.ridge.solvers.ridge_factor(
         levrf.ridge.random_features.accumulate_normal_equations(

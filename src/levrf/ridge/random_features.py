@@ -60,9 +60,11 @@ def refine_ridge_solution(
     and adds ``(L Lᵀ)⁻¹ r`` to β; the residual shrinks by a factor ρ ≈ ‖(G̃ + αI)⁻¹(G − G̃)‖
     per pass. The passes stop (converged) once a measured ``‖r‖_F / ‖R‖_F`` is ≤ ``tol``, the
     correction of that pass being applied too, so that the returned β's residual is about
-    ρ·tol; or unconverged, after ``max_passes`` or when a pass fails to halve the residual
-    (``L`` too far from the true system: α below the float32 rounding error of ``ΨᵀΨ``),
-    returning then the β with the smallest measured residual.
+    ρ·tol; or unconverged, after ``max_passes`` or when ρ exceeds ½ (``L`` too far from the
+    true system: α below the float32 rounding error of ``ΨᵀΨ``), returning then the β with the
+    smallest measured residual. ρ is the ratio of successive residuals, and on the first pass
+    ``‖δ‖/‖β‖`` (there ``r = (G̃ − G)β`` exactly, so δ is one step of the iteration applied
+    to β).
 
     Returns
     -------
@@ -84,10 +86,17 @@ def refine_ridge_solution(
         residuals.append(float(torch.linalg.norm(resid)) / norm_R if norm_R > 0 else 0.0)
         if residuals[-1] <= min(residuals):
             best = coef
-        rho = residuals[-1] / residuals[-2] if len(residuals) > 1 and residuals[-2] > 0 else 0.0
+        delta = torch.cholesky_solve(resid.to(L.dtype), L).to(coef.dtype)
+        # contraction of the iteration: measured between passes; on the first pass estimated by
+        # ‖δ‖/‖β‖, since r = (G̃ − G)β exactly there and δ = (G̃ + αI)⁻¹ r is one step of it
+        if len(residuals) > 1:
+            rho = residuals[-1] / residuals[-2] if residuals[-2] > 0 else 0.0
+        else:
+            norm_coef = float(torch.linalg.norm(coef))
+            rho = float(torch.linalg.norm(delta)) / norm_coef if norm_coef > 0 else 0.0
         if rho > 0.5:
             return best, residuals, False
-        coef = coef + torch.cholesky_solve(resid.to(L.dtype), L).to(coef.dtype)
+        coef = coef + delta
         if residuals[-1] <= tol:
             return coef, residuals, True
     return best, residuals, False
@@ -116,7 +125,7 @@ class FeatureRidgeParams(BaseEstimator):
         batch_size: int | None = None,
         dtype: str = "float64",
         gram_dtype: str | None = None,
-        refine_tol: float = 1e-6,
+        refine_tol: float = 1e-5,
         device: str = "cpu",
         random_state=None,
     ) -> None:
@@ -249,7 +258,7 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
         D ≈ 2,000 (see ``docs/ridge.md``); on GPUs float64 is fast enough. Where α is below the float32 rounding
         error of ``ΨᵀΨ`` the refinement stalls; then a ``ConvergenceWarning`` says so and
         ``ΨᵀΨ`` is recomputed in ``dtype`` (the fit costs the float32 attempt extra).
-    refine_tol : float, default=1e-6
+    refine_tol : float, default=1e-5
         Refinement stops once a pass measures a relative residual
         ``‖ΨᵀY − (ΨᵀΨ + αI)β‖ / ‖ΨᵀY‖`` ≤ ``refine_tol`` (and applies that pass's correction,
         which shrinks it a further 10²–10³-fold). Only used when ``gram_dtype`` is narrower
@@ -303,7 +312,7 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
     batch_size : int, optional
     dtype : {"float64", "float32"}, default="float64"
     gram_dtype : {None, "float32", "float64"}, default=None
-    refine_tol : float, default=1e-6
+    refine_tol : float, default=1e-5
     device : str, default="cpu"
     random_state : int, torch.Generator or None, default=None
 
