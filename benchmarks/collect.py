@@ -18,6 +18,7 @@ SECTIONS = [
     ("auto_rule.md", "where sampling_alpha='auto' switches to leverage, and with which mixture"),
     ("qmc_rule.md", "where quasi-Monte Carlo weights beat i.i.d. ones (sampling='qmc')"),
     ("krr.md", "kernel ridge regression against scikit-learn: diamonds and flights, D ≤ 4,096"),
+    ("krr_gpu.md", "the same on an H100 GPU (levrf device='cuda') against scikit-learn on that machine's 16 CPUs"),
     ("memory_streaming.md", "streaming fit memory, 2,000,000 rows"),
     ("nn.md", "networks: GD step cost and width sweeps"),
     ("distributed.md", "Dask-distributed fitting"),
@@ -26,9 +27,10 @@ SECTIONS = [
 HEADER = """# Benchmarks
 
 Speed and accuracy claims of levrf, each measured against its peer in the same script on the same
-data. Machine: the project's 2-core x86_64 CPU machine (no GPU), torch 2.13.0+cpu, float64. Most
-runs shared the two cores with other jobs, so absolute times are pessimistic; ratios were taken
-within one script. Each section starts with the command that regenerates it; this file is
+data. Machine: the project's 2-core x86_64 CPU machine, torch 2.13.0+cpu, float64, except
+`krr_gpu.md`, measured on a lent machine with one NVIDIA H100 and 16 CPU cores (its section says
+so). Some runs shared the two cores with other jobs, so absolute times are pessimistic; ratios
+were taken within one script. Each section starts with the command that regenerates it; this file is
 assembled by `python benchmarks/collect.py`.
 
 | section | what |
