@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from levrf.ridge.solvers import JitterWarning, NormalEquations, cholesky_solve, ridge_solve
+from levrf.ridge.solvers import JitterWarning, NormalEquations, cholesky_solve, ridge_factor, ridge_solve
 
 torch.set_num_threads(1)
 
@@ -130,3 +130,20 @@ def test_float32_gram_is_the_sum_of_float32_chunk_products(threads, D):
     assert float((G - chunks).abs().max()) < 30 * torch.finfo(torch.float32).eps * scale
     # and the rounding is really float32's, not float64's
     assert float((G - Psi.T @ Psi).abs().max()) > 1e3 * torch.finfo(torch.float64).eps * scale
+
+
+@pytest.mark.parametrize(("threads", "D"), [(1, 12), (2, 12), (2, 1030)])
+def test_gram_lower_holds_the_gram_in_its_lower_triangle(threads, D):
+    g = torch.Generator().manual_seed(7)
+    Psi = torch.randn(50, D, generator=g, dtype=torch.float64)
+    acc = NormalEquations(D, 0, dtype=torch.float64, device=torch.device("cpu"))
+    try:
+        torch.set_num_threads(threads)
+        acc.add(Psi)
+    finally:
+        torch.set_num_threads(1)
+    torch.testing.assert_close(acc.gram_lower().tril(), (Psi.T @ Psi).tril(), rtol=1e-12, atol=1e-12)
+    # and its Cholesky factor is the one of the mirrored Gram, bit for bit
+    L1, _ = ridge_factor(acc.gram_lower(), 0.5)
+    L2, _ = ridge_factor(acc.gram(), 0.5)
+    assert torch.equal(L1, L2)

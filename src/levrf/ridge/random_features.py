@@ -183,14 +183,16 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
         self.features_ = self._random_features(alpha).fit(X)
         Xt, Yt = to_tensor(X, dtype, device), to_tensor(Y, dtype, device)
         acc = accumulate_normal_equations(self.features_, Xt, Yt, gram_dtype=gram_dtype)
-        G = check_finite(acc.gram(), "random features Psi^T Psi")
+        # the Cholesky factorization reads the lower triangle only: no mirroring of G
+        G = check_finite(acc.gram_lower(), "random features Psi^T Psi")
         R = check_finite(acc.R, "products Psi^T y")
         self.refine_residuals_ = []
         coef = None
         if torch.finfo(gram_dtype).eps > torch.finfo(dtype).eps:
-            coef = self._refined_solve(Xt, G, R, alpha)
+            coef = self._refined_solve(Xt, G.to(R.dtype), R, alpha)
             if coef is None:  # the narrow Gram was useless: the float64 one after all
-                G = check_finite(accumulate_normal_equations(self.features_, Xt, Yt).gram(), "random features Psi^T Psi")
+                acc = accumulate_normal_equations(self.features_, Xt, Yt)
+                G = check_finite(acc.gram_lower(), "random features Psi^T Psi")
         if coef is None:
             L, self.jitter_ = ridge_factor(G, alpha)
             coef = torch.cholesky_solve(R.to(L.dtype), L).to(dtype)

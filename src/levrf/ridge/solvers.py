@@ -197,8 +197,17 @@ class NormalEquations:
         return G
 
 
+    def gram_lower(self) -> torch.Tensor:
+        """``G`` in ``gram_dtype`` with only its lower triangle meaningful, without a copy on the
+        CPU: all a Cholesky factorization reads, spared :meth:`gram`'s mirroring and conversion."""
+        if self._syrk is None:
+            return self._Gt
+        return torch.from_numpy(self._G).T  # syrk's upper triangle, seen transposed
+
+
 def ridge_factor(G: torch.Tensor, alpha: float, *, what: str = "Psi^T Psi + alpha*I"):
-    """Cholesky factor of ``G + αI`` by :func:`cholesky_factor`; returns ``(L, jitter)``."""
+    """Cholesky factor of ``G + αI`` by :func:`cholesky_factor` (which reads the lower triangle
+    only); returns ``(L, jitter)``."""
     A = G.clone()
     A.diagonal().add_(alpha)
     return cholesky_factor(A, what=what)
