@@ -205,16 +205,19 @@ class NormalEquations:
         return torch.from_numpy(self._G).T  # syrk's upper triangle, seen transposed
 
 
+def _plus_alpha(G: torch.Tensor, alpha: float) -> torch.Tensor:
+    """A copy of ``G`` with ``alpha`` added to its diagonal."""
+    A = G.clone()
+    A.diagonal().add_(alpha)
+    return A
+
+
 def ridge_factor(G: torch.Tensor, alpha: float, *, what: str = "Psi^T Psi + alpha*I"):
     """Cholesky factor of ``G + αI`` by :func:`cholesky_factor` (which reads the lower triangle
     only); returns ``(L, jitter)``."""
-    A = G.clone()
-    A.diagonal().add_(alpha)
-    return cholesky_factor(A, what=what)
+    return cholesky_factor(_plus_alpha(G, alpha), what=what)
 
 
 def ridge_solve(G: torch.Tensor, R: torch.Tensor, alpha: float, *, what: str = "Psi^T Psi + alpha*I"):
     """``β = (G + αI)⁻¹ R`` by :func:`cholesky_solve`; returns ``(β, jitter)``."""
-    A = G.clone()
-    A.diagonal().add_(alpha)
-    return cholesky_solve(A, R, what=what)
+    return cholesky_solve(_plus_alpha(G, alpha), R, what=what)
