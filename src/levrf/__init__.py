@@ -17,7 +17,7 @@ from .kernels import (
     ReLUNTK,
 )
 from .leverage import feature_bound, ridge_leverage, spectral_error, statistical_dimension
-from .persistence import load, save
+from .persistence import ModelFileError, load, save
 from .ridge import (
     KernelRidge,
     KernelRidgeClassifier,
@@ -29,6 +29,7 @@ from .ridge import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ModelFileError",
     "load",
     "save",
     "ArcCosineKernel",

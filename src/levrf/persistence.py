@@ -30,6 +30,10 @@ _HEADER = len(MAGIC) + 4 + 32
 _TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
+class ModelFileError(ValueError):
+    """A model file was refused: not a levrf model, damaged, forged, over a limit or off-schema."""
+
+
 def _registry() -> dict[str, type]:
     """The only classes a model file may name: levrf's estimators and three sklearn wrappers."""
     from sklearn.compose import TransformedTargetRegressor
@@ -153,21 +157,32 @@ def save(model: BaseEstimator, path: str | Path) -> Path:
     return path
 
 
-def load(path: str | Path) -> BaseEstimator:
-    """Read a model written by :func:`save`. Raises ``ValueError`` for a damaged or foreign file."""
+def load(path: str | Path, *, expected: type | tuple[type, ...] | None = None) -> BaseEstimator:
+    """Read a model written by :func:`save`; ``ModelFileError`` for a damaged or foreign file.
+
+    ``expected``: a class (or tuple of classes) the loaded model must be an instance of.
+    """
+    model = _load(path)
+    if expected is not None and not isinstance(model, expected):
+        names = [c.__name__ for c in (expected if isinstance(expected, tuple) else (expected,))]
+        raise ModelFileError(f"{str(path)!r} holds a {type(model).__name__}, expected {' or '.join(names)}")
+    return model
+
+
+def _load(path: str | Path) -> BaseEstimator:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist")
     data = path.read_bytes()
     if len(data) < _HEADER or not data.startswith(MAGIC):
-        raise ValueError(f"{str(path)!r} is not a levrf model file")
+        raise ModelFileError(f"{str(path)!r} is not a levrf model file")
     (version,) = struct.unpack("<I", data[len(MAGIC) : len(MAGIC) + 4])
     if version != FORMAT_VERSION:
-        raise ValueError(f"{str(path)!r} has model format version {version}; this levrf reads version "
+        raise ModelFileError(f"{str(path)!r} has model format version {version}; this levrf reads version "
                          f"{FORMAT_VERSION}")
     digest, payload = data[len(MAGIC) + 4 : _HEADER], data[_HEADER:]
     if hashlib.sha256(payload).digest() != digest:
-        raise ValueError(f"{str(path)!r} is damaged or was altered: checksum mismatch")
+        raise ModelFileError(f"{str(path)!r} is damaged or was altered: checksum mismatch")
     try:
         with zipfile.ZipFile(io.BytesIO(payload)) as archive:
             manifest = json.loads(archive.read("manifest.json"))
@@ -177,4 +192,4 @@ def load(path: str | Path) -> BaseEstimator:
             raise ValueError("manifest format version does not match the header")
         return _decode_estimator(manifest["model"], arrays)
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError) as exc:
-        raise ValueError(f"{str(path)!r} could not be read as a levrf model: {exc}") from exc
+        raise ModelFileError(f"{str(path)!r} could not be read as a levrf model: {exc}") from exc
