@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install lint bench clean
+.PHONY: test test-min demo install lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,17 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
+# The suite on the lowest dependency versions pyproject.toml declares (constraints-min.txt).
+VENV_MIN := .venv-min
+$(VENV_MIN)/.installed: pyproject.toml constraints.txt constraints-min.txt
+	test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_MIN)/bin/python -m pip install --quiet -c constraints.txt -c constraints-min.txt -e '.[dev]'
+	touch $@
+
+test-min: $(VENV_MIN)/.installed
+	$(VENV_MIN)/bin/python -m pytest -q
+
 demo: $(STAMP)
 	$(BIN)/levrf demo
 
@@ -27,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/collect.py
 
 clean:
-	rm -rf $(VENV) levrf-report .pytest_cache
+	rm -rf $(VENV) $(VENV_MIN) levrf-report .pytest_cache

@@ -125,6 +125,7 @@ def run_distributed(args, folder: Path) -> dict:
     from distributed import Client, LocalCluster
 
     import levrf
+    import levrf.distributed
 
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)

@@ -334,8 +334,15 @@ def test_invalid_sampler_options(name, options, error, match):
         make_sampler(name, **options)
 
 
-def test_method_rejection_selects_the_exact_sampler():
-    assert type(make_sampler("leverage", method="rejection")).__name__ == "RejectionSampler"
+def test_method_rejection_is_a_deprecated_spelling_of_the_exact_sampler():
+    with pytest.warns(FutureWarning, match="sampling='rejection'"):
+        assert type(make_sampler("leverage", method="rejection")).__name__ == "RejectionSampler"
+    X = np.random.default_rng(0).standard_normal((60, 2))
+    kw = dict(kernel=levrf.GaussianKernel(1.0), n_features=20, alpha=0.1, sampling_alpha=0.1, random_state=0)
+    with pytest.warns(FutureWarning, match="deprecated"):
+        old = levrf.RandomFeatures(sampling="leverage", leverage_method="rejection", **kw).fit(X)
+    new = levrf.RandomFeatures(sampling="rejection", **kw).fit(X)
+    torch.testing.assert_close(old.weights_, new.weights_, rtol=0, atol=0)  # same draws, same code path
 
 
 def test_rejection_refuses_hopeless_or_unbounded_cases(X):

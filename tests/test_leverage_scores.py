@@ -90,7 +90,7 @@ def test_mean_identity_is_exact_for_a_discrete_p(X):
         FA, FB = base.features(A, support), base.features(B, support)
         return torch.einsum("imk,jmk->ij", FA, FB) / support.shape[0]
 
-    kernel = levrf.FunctionKernel(lambda m, d, g: support[:m], lambda A, W: base._features(A, W), exact)
+    kernel = levrf.FunctionKernel(lambda m, d, g: support[:m], lambda A, W: base.compute_features(A, W), exact)
     tau = levrf.ridge_leverage(kernel, X_t, support, 0.05)
     assert float(tau.mean()) == pytest.approx(levrf.statistical_dimension(kernel(X_t), 0.05), rel=1e-10)
 

@@ -123,8 +123,8 @@ def test_fused_cos_sin_map_equals_the_definition_and_keeps_gradients():
     X = torch.randn(6, 2, generator=g, dtype=torch.float64, requires_grad=True)
     W = kernel.sample(5, 2, g)
     scale = torch.rand(5, generator=g, dtype=torch.float64)
-    reference = (kernel._features(X, W) * scale[None, :, None]).reshape(6, -1)
-    fused = kernel._scaled_features(X.detach(), W, scale)
+    reference = (kernel.compute_features(X, W) * scale[None, :, None]).reshape(6, -1)
+    fused = kernel.feature_map(X.detach(), W, scale)
     torch.testing.assert_close(fused, reference.detach(), rtol=0, atol=1e-15)
-    grad = torch.autograd.grad(kernel._scaled_features(X, W, scale).sum(), X)[0]
+    grad = torch.autograd.grad(kernel.feature_map(X, W, scale).sum(), X)[0]
     torch.testing.assert_close(grad, torch.autograd.grad(reference.sum(), X)[0])

@@ -1,10 +1,11 @@
 """levrf: leverage-score sampling of random features for kernel ridge regression and ReLU networks.
 
 Implements "Generalized Leverage Score Sampling for Neural Networks" (Lee, Shen, Song, Wang, Yu,
-NeurIPS 2020). See ``docs/`` for the mathematics.
+NeurIPS 2020). See ``docs/`` for the mathematics and ``docs/architecture.md`` for the layout.
+Dask support is a separate, optional import: ``import levrf.distributed``.
 """
 
-from . import datasets, distributed, nn
+from . import datasets, nn
 from .features import RandomFeatures
 from .kernels import (
     ArcCosineKernel,
@@ -47,7 +48,6 @@ __all__ = [
     "RandomFeatures",
     "ReLUNTK",
     "datasets",
-    "distributed",
     "nn",
     "feature_bound",
     "ridge_leverage",

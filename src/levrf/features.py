@@ -8,6 +8,7 @@ evaluated in row chunks so that no intermediate larger than a memory budget is b
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Iterator
@@ -24,9 +25,9 @@ from ._validation import (
     resolve_device,
     resolve_dtype,
 )
-from .distributed._lazy import is_dask_collection
 from .kernels import GaussianKernel, Kernel
-from .leverage.samplers import make_sampler
+from .leverage.samplers import Sampler, make_sampler
+from .rows import Rows, TensorRows, as_rows, is_dask_collection
 
 #: default budget for one chunk's intermediates (features tensor and projections), in bytes
 DEFAULT_CHUNK_BYTES = 128 * 2**20
@@ -46,6 +47,45 @@ def chunk_rows(n_rows: int, bytes_per_row: int, batch_size: int | None) -> int:
     if batch_size is not None:
         return max(1, min(int(batch_size), max(n_rows, 1)))
     return max(1, min(max(n_rows, 1), DEFAULT_CHUNK_BYTES // max(bytes_per_row, 1)))
+
+
+def record_columns(est, rows: Rows) -> None:
+    """Record the number (and names, if any) of the columns of the rows an estimator is fitted on."""
+    est.n_features_in_ = rows.n_columns
+    if rows.feature_names is not None:
+        est.feature_names_in_ = rows.feature_names
+    elif hasattr(est, "feature_names_in_"):
+        del est.feature_names_in_
+
+
+def check_columns(est, rows: Rows) -> None:
+    """Refuse rows whose number (or names) of columns differ from those an estimator was fitted on."""
+    if rows.n_columns != est.n_features_in_:
+        raise ValueError(
+            f"X has {rows.n_columns} features, but {type(est).__name__} is expecting "
+            f"{est.n_features_in_} features as input."
+        )
+    fitted = getattr(est, "feature_names_in_", None)
+    if fitted is not None and rows.feature_names is not None and list(fitted) != list(rows.feature_names):
+        raise ValueError("The feature names of X do not match those seen in fit")
+
+
+def feature_rows(X: torch.Tensor, features: RandomFeatures) -> torch.Tensor:
+    """Ψ of some rows (b, D), chunk by chunk (the row-wise map behind ``transform``)."""
+    # assembled on the CPU chunk by chunk: a GPU holds one chunk of Ψ at a time
+    out = torch.empty(X.shape[0], features.n_output_features_, dtype=features.weights_.dtype)
+    for start, block in features.iter_chunks(X, reuse=True):
+        out[start : start + block.shape[0]] = block
+    return out
+
+
+def slim_copy(features: RandomFeatures) -> RandomFeatures:
+    """A copy of a fitted map holding only what ψ needs (sampling diagnostics stay behind):
+    what is shipped to Dask workers."""
+    slim = copy.copy(features)
+    slim.leverage_ = None
+    slim.sampling_info_ = {}
+    return slim
 
 
 class RandomFeatures(TransformerMixin, BaseEstimator):
@@ -151,67 +191,64 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         resolve_dtype(self.dtype)
         resolve_device(self.device)
 
-    def _sampler_options(self) -> dict:
-        return {
-            "alpha": self.alpha,
-            "sampling_alpha": self.sampling_alpha,
-            "pool_size": self.pool_size,
-            "method": self.leverage_method,
-            "batch_size": self.batch_size,
-        }
+    def _sampler(self) -> Sampler:
+        """The configured sampler (``leverage_method="rejection"``: deprecated ``sampling="rejection"``)."""
+        return make_sampler(self.sampling, alpha=self.alpha, sampling_alpha=self.sampling_alpha,
+                            pool_size=self.pool_size, method=self.leverage_method)
 
     # ---------------------------------------------------------------- sklearn API
     def fit(self, X, y=None):
-        """Draw the weights (and, for leverage samplers, score them on ``X``)."""
-        if is_dask_collection(X):  # Dask array: levrf.distributed (weights drawn on the client)
-            from .distributed.estimators import fit_random_features
+        """Draw the weights (and, for leverage samplers, score them on ``X``).
 
-            return fit_random_features(self, X)
+        ``X`` may be a Dask array or DataFrame: the weights are drawn on the client, and a
+        leverage sampler with ``leverage_method="approximate"`` gathers only its row subsample.
+        """
         self._check_params()
+        return self.fit_rows(self.input_rows(X, reset=True))
+
+    def input_rows(self, X, *, reset: bool) -> Rows:
+        """``X`` validated as :class:`levrf.rows.Rows` in this map's dtype and device.
+
+        ``reset=True`` records the number (and names) of the columns; ``reset=False`` checks
+        them against the fitted ones.
+        """
+        if is_dask_collection(X):
+            rows = as_rows(X, dtype=resolve_dtype(self.dtype), device=resolve_device(self.device))
+            record_columns(self, rows) if reset else check_columns(self, rows)
+            return rows
+        X = self._torch_input(X, reset=reset)
+        return TensorRows(X, feature_names=getattr(self, "feature_names_in_", None))
+
+    def fit_rows(self, rows: Rows):
+        """:meth:`fit` on validated :class:`levrf.rows.Rows` (what the ridge estimators call)."""
+        self._check_params()
+        record_columns(self, rows)
         kernel = resolve_kernel(self.kernel)
         if not kernel.has_features:
             raise ValueError(f"kernel {kernel!r} has no random features; use levrf.KernelRidge instead")
-        Xt = self._torch_input(X, reset=True)
-        sampler = make_sampler(self.sampling, **self._sampler_options())
-        gen = as_generator(self.random_state)
-        sample = sampler.draw(self._kernel_on_device(kernel), Xt, int(self.n_features), gen)
-        self.kernel_ = self._kernel_on_device(kernel)
-        self.weights_ = sample.weights.to(Xt)
-        self.importance_ = sample.importance.to(Xt)
-        self.leverage_ = None if sample.leverage is None else sample.leverage.to(Xt)
+        sampler = self._sampler()
+        kernel = kernel.to(self.dtype, self.device)
+        sample = sampler.draw(kernel, rows.X if rows.in_memory else rows, int(self.n_features),
+                              as_generator(self.random_state))
+        like = {"dtype": rows.dtype, "device": rows.device}
+        self.kernel_ = kernel
+        self.weights_ = sample.weights.to(**like)
+        self.importance_ = sample.importance.to(**like)
+        self.leverage_ = None if sample.leverage is None else sample.leverage.to(**like)
         self.sampling_info_ = dict(sample.info)
         # what a leverage sampler measured and chose (None for samplers that ignore the data)
         self.statistical_dimension_ = self.sampling_info_.get("statistical_dimension")
         self.sampling_alpha_ = self.sampling_info_.get("sampling_alpha")
         self.mixture_ = self.sampling_info_.get("mixture")
-        self.feature_dim_ = self.kernel_.feature_dim(Xt.shape[1])
+        self.feature_dim_ = self.kernel_.feature_dim(rows.n_columns)
         self.n_output_features_ = int(self.n_features) * self.feature_dim_
         return self
 
-    def _kernel_on_device(self, kernel: Kernel) -> Kernel:
-        if kernel.dtype == self.dtype and str(kernel.device) == str(self.device):
-            return kernel
-        params = kernel.get_params()
-        params.update(dtype=self.dtype, device=self.device)
-        if "sample_fn" in params:  # FunctionKernel: positional callables
-            return type(kernel)(
-                params.pop("sample_fn"), params.pop("features_fn"), params.pop("exact_fn"),
-                feature_dim=kernel.feature_dim_, **params,
-            )
-        return type(kernel)(**params)
-
     def transform(self, X) -> np.ndarray:
         """Ψ = [ψ(x_i)]_i, shape (n, m·d2), as a NumPy array (a lazy Dask array for Dask input)."""
-        if is_dask_collection(X):
-            from .distributed.estimators import transform
-
-            return transform(self, X)
         check_is_fitted(self, "weights_")
-        Xt = self._torch_input(X, reset=False)
-        out = np.empty((Xt.shape[0], self.n_output_features_), dtype=np.dtype(self.dtype))
-        for start, block in self.iter_chunks(Xt, reuse=True):
-            out[start : start + block.shape[0]] = block.cpu().numpy()
-        return out
+        rows = self.input_rows(X, reset=False)
+        return rows.map(feature_rows, slim_copy(self), n_columns=self.n_output_features_)
 
     # ---------------------------------------------------------------- torch API
     def feature_map(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -221,7 +258,7 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         result (kernels that can compute in place use it); the returned tensor is the result.
         """
         scale = self.importance_ / math.sqrt(self.weights_.shape[0])
-        return self.kernel_._scaled_features(X, self.weights_, scale, out=out)
+        return self.kernel_.feature_map(X, self.weights_, scale, out=out)
 
     def chunk_size(self, n_rows: int, d: int) -> int:
         """Rows per chunk for this feature map."""

@@ -1,42 +1,34 @@
-"""Dask-distributed and out-of-core fitting: the row sums of random-feature ridge as map-reduce.
+"""Dask-distributed and out-of-core fitting: readers, the map-reduce, and shipping to workers.
 
-``RandomFeatureRidge.fit``, ``RandomFeatureRidgeCV.fit`` and ``RandomFeatures.fit`` accept Dask
-arrays and call this package: each row block becomes ``ΨᵀΨ``, ``ΨᵀY`` (and CV sums) on a
-worker, the partial sums are added in a tree, and the client solves the D × D system. Dask is
-imported only when a Dask array is met (``pip install levrf[dask]``). See ``docs/distributed.md``.
+The estimators (``RandomFeatures``, ``RandomFeatureRidge``, ``RandomFeatureRidgeCV``, the
+classifiers) accept Dask arrays and DataFrames directly: :func:`levrf.rows.as_rows` wraps them as
+:class:`DaskRows`, and every sum over rows the estimators need (``ΨᵀΨ``, ``ΨᵀY``, CV errors) is
+the core's own block function mapped over the row blocks and added in a tree
+(:func:`reduce_row_blocks`); the D × D solves run on the client. This package depends on the
+core's public API only. Dask is imported only when a Dask collection is met
+(``pip install levrf[dask]``). See ``docs/distributed.md``.
 """
 
-from ._lazy import is_dask_collection
+from ..rows import is_dask_collection
 from .io import from_csv, from_parquet, from_zarr, read_table
 from .reduce import IncompleteReductionError, RowBlocks, as_row_blocks, reduce_row_blocks
+from .rows import DaskRows, NormalEquationSums, as_dask_rows, normal_equations
 from .shipping import Shipped, unpickle_count
 
 __all__ = [
+    "DaskRows",
     "IncompleteReductionError",
+    "NormalEquationSums",
     "RowBlocks",
     "Shipped",
+    "as_dask_rows",
     "as_row_blocks",
-    "fit_random_features",
-    "fit_ridge",
     "from_csv",
     "from_parquet",
     "from_zarr",
     "is_dask_collection",
     "normal_equations",
-    "predict",
     "read_table",
     "reduce_row_blocks",
-    "transform",
     "unpickle_count",
 ]
-
-_ESTIMATOR_NAMES = ("fit_random_features", "fit_ridge", "normal_equations", "predict", "transform")
-
-
-def __getattr__(name: str):
-    # the estimator glue imports the ridge package, which imports levrf.features: load it on demand
-    if name in _ESTIMATOR_NAMES:
-        from . import estimators
-
-        return getattr(estimators, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

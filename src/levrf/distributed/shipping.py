@@ -11,7 +11,6 @@ a worker received the object once, whatever the number of its tasks.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import threading
 import uuid
@@ -56,14 +55,3 @@ def unpickle_count(key: str | None = None) -> int | dict[str, int]:
     """How many times this process unpickled the shipped object ``key`` (all keys if ``None``)."""
     with _COUNT_LOCK:
         return dict(_UNPICKLED) if key is None else _UNPICKLED.get(key, 0)
-
-
-def slim_features(features):
-    """A copy of a fitted ``RandomFeatures`` that holds only what the feature map needs.
-
-    Sampling diagnostics (``leverage_``, ``sampling_info_``) stay on the client.
-    """
-    slim = copy.copy(features)
-    slim.leverage_ = None
-    slim.sampling_info_ = {}
-    return slim

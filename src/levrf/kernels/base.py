@@ -7,7 +7,6 @@ vector ``φ`` (``features``). Some kernels know only their closed form (``has_fe
 
 from __future__ import annotations
 
-import copy
 from abc import ABC, abstractmethod
 
 import torch
@@ -48,17 +47,40 @@ class Kernel(ABC):
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
 
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor arguments, enough to rebuild an equal kernel (``deep`` is ignored)."""
-        return {k: getattr(self, k) for k in self._param_names()}
-
-    def __sklearn_clone__(self) -> Kernel:
-        # scikit-learn's clone would rebuild the kernel from get_params(), whose names need not
-        # match the constructor's (FunctionKernel); a kernel is a value, so a copy is its clone.
-        return copy.deepcopy(self)
-
+    # ------------------------------------------------------------------ parameters
     def _param_names(self) -> tuple[str, ...]:
+        """Constructor parameters, in order (subclasses prepend their own)."""
         return ("dtype", "device")
+
+    def _param_attribute(self, name: str) -> str:
+        """The attribute holding constructor parameter ``name`` (the same name by default)."""
+        return name
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor arguments by their constructor names (``deep`` is accepted for
+        scikit-learn and ignored: a kernel has no nested estimators)."""
+        return {k: getattr(self, self._param_attribute(k)) for k in self._param_names()}
+
+    def set_params(self, **params) -> Kernel:
+        """Change constructor parameters, re-validated by the constructor (scikit-learn's
+        ``set_params``, which ``GridSearchCV`` uses for ``…__kernel__bandwidth``)."""
+        valid = self._param_names()
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"invalid parameter(s) {unknown} for {type(self).__name__}; valid parameters are {list(valid)}"
+            )
+        rebuilt = type(self)(**{**self.get_params(), **params})
+        self.__dict__.update(rebuilt.__dict__)
+        return self
+
+    def to(self, dtype: str | None = None, device: str | None = None) -> Kernel:
+        """This kernel computing in ``dtype`` on ``device`` (``self`` when nothing changes)."""
+        dtype = self.dtype if dtype is None else dtype
+        device = self.device if device is None else device
+        if dtype == self.dtype and str(device) == str(self.device):
+            return self
+        return type(self)(**{**self.get_params(), "dtype": dtype, "device": str(device)})
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -82,6 +104,14 @@ class Kernel(ABC):
             raise ValueError(
                 f"Z has {Z.shape[1]} columns but X has {X.shape[1]}; both must have the same dimension"
             )
+        return self._exact(X, Z)
+
+    def compute(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        """``K(X, Z)`` of tensors already in this kernel's dtype and device, unchecked.
+
+        The fast path for library code that has validated its inputs once (``__call__``
+        validates and then calls this).
+        """
         return self._exact(X, Z)
 
     @abstractmethod
@@ -154,6 +184,20 @@ class Kernel(ABC):
                 f"{type(self).__name__} is known only in closed form; it has no random features"
             )
 
+    def compute_features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """φ(x_i, w_r) (n, m, d2) of tensors in this kernel's dtype and device, unchecked."""
+        return self._features(X, W)
+
+    def feature_map(
+        self, X: torch.Tensor, W: torch.Tensor, scale: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``φ(x_i, w_r) · scale_r`` flattened to (n, m·d2), weight by weight (the map ψ), unchecked.
+
+        ``out`` is an optional preallocated (n, m·d2) tensor that the result *may* be written
+        into (kernels that can fill it in place do; the returned tensor is the result).
+        """
+        return self._scaled_features(X, W, scale, out=out)
+
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
@@ -163,11 +207,7 @@ class Kernel(ABC):
     def _scaled_features(
         self, X: torch.Tensor, W: torch.Tensor, scale: torch.Tensor, out: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """``φ(x_i, w_r) · scale_r`` flattened to (n, m·d2), weight by weight (the map ψ).
-
-        ``out`` is an optional preallocated (n, m·d2) tensor that the result *may* be written
-        into (kernels that can fill it in place do; the returned tensor is the result).
-        """
+        """:meth:`feature_map`'s implementation (kernels with a fused map override it)."""
         return (self._features(X, W) * scale[None, :, None]).reshape(X.shape[0], -1)
 
 

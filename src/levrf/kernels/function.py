@@ -53,8 +53,14 @@ class FunctionKernel(Kernel):
         self.exact_fn = exact
         self.feature_dim_ = feature_dim
 
+    #: constructor parameter -> attribute (``sample``/``features`` are also method names)
+    _ATTRIBUTES = {"sample": "sample_fn", "features": "features_fn", "exact": "exact_fn", "feature_dim": "feature_dim_"}
+
     def _param_names(self) -> tuple[str, ...]:
-        return ("sample_fn", "features_fn", "exact_fn", *super()._param_names())
+        return ("sample", "features", "exact", "feature_dim", *super()._param_names())
+
+    def _param_attribute(self, name: str) -> str:
+        return self._ATTRIBUTES.get(name, name)
 
     def __call__(self, X, Z=None) -> torch.Tensor:
         if self.exact_fn is None:

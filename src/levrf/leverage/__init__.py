@@ -5,8 +5,16 @@ from .diagnostics import feature_bound, spectral_error, statistical_dimension
 from .methods import METHODS, leverage_function, ridge_leverage
 from .qmc import QMCSampler
 from .rejection import RejectionSampler
-from .samplers import SAMPLERS, GaussianSampler, Sampler, WeightSample, make_sampler, register_sampler
-from .scores import ExactLeverage
+from .samplers import (
+    SAMPLERS,
+    GaussianSampler,
+    Sampler,
+    SamplingConfig,
+    WeightSample,
+    make_sampler,
+    register_sampler,
+)
+from .scores import ExactLeverage, LeverageScorer
 from .sir import LeverageSampler
 from .surrogate import SurrogateSampler
 
@@ -15,6 +23,7 @@ __all__ = [
     "QMCSampler",
     "SAMPLERS",
     "ExactLeverage",
+    "LeverageScorer",
     "GaussianSampler",
     "LeverageSampler",
     "RejectionSampler",
@@ -25,6 +34,7 @@ __all__ = [
     "auto_sampling_parameters",
     "feature_bound",
     "leverage_function",
+    "SamplingConfig",
     "make_sampler",
     "register_sampler",
     "ridge_leverage",

@@ -23,6 +23,7 @@ Three estimators of τ_λ(w) = tr[Φ(w)ᵀ(K + λI)⁻¹Φ(w)], compared in ``do
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -31,6 +32,7 @@ from .._validation import check_positive, check_positive_int
 from ..kernels import Kernel
 from .scores import (
     ExactLeverage,
+    LeverageScorer,
     as_float64,
     check_kernel,
     check_weights,
@@ -55,16 +57,20 @@ def _landmarks(n: int, rank: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randperm(n, generator=generator)[:rank].sort().values
 
 
-class SubsampleLeverage:
+class SubsampleLeverage(LeverageScorer):
     """τ_λ from ``rank`` uniformly sampled rows at the rescaled ridge ``λ·r/n``.
 
     Parameters
     ----------
     kernel, X, alpha : as in :class:`~levrf.leverage.scores.ExactLeverage`
+        ``X`` may also be :class:`levrf.rows.Rows` (e.g. a Dask array): only the sampled rows
+        are gathered, so the cost is independent of n wherever the data live.
     rank : int, optional
         Rows kept (default ``min(n, 2000)``); ``rank >= n`` is the exact method.
     generator : torch.Generator
         Chooses the rows.
+    rows : torch.Tensor, optional
+        Sorted row indices to use instead of a uniform draw (their number is the rank).
     """
 
     def __init__(
@@ -74,21 +80,27 @@ class SubsampleLeverage:
         alpha: float,
         *,
         rank: int | None = None,
-        generator: torch.Generator,
+        generator: torch.Generator | None = None,
         batch_size: int | None = None,
-        _rows: torch.Tensor | None = None,
+        rows: torch.Tensor | None = None,
     ) -> None:
         check_kernel(kernel)
         self.alpha = check_positive(alpha, "alpha")
-        X = as_float64(kernel, X)
-        self.n = X.shape[0]
-        self.rank = default_rank(self.n) if rank is None else min(check_positive_int(rank, "rank"), self.n)
-        self.rows = _landmarks(self.n, self.rank, generator) if _rows is None else _rows
-        self._X = X
-        self._generator = generator
-        self.inner = ExactLeverage(
-            kernel, X[self.rows.to(X.device)], self.alpha * self.rank / self.n, batch_size=batch_size
-        )
+        self.n = int(X.shape[0])
+        if rows is not None:
+            self.rows = torch.as_tensor(rows, dtype=torch.int64).sort().values
+            self.rank = int(self.rows.numel())
+        else:
+            self.rank = default_rank(self.n) if rank is None else min(check_positive_int(rank, "rank"), self.n)
+            if generator is None:
+                raise TypeError("generator must be a torch.Generator (it chooses the rows) unless rows= is given")
+            self.rows = _landmarks(self.n, self.rank, generator)
+        if isinstance(X, torch.Tensor):
+            X = as_float64(kernel, X)
+            subsample = X[self.rows.to(X.device)]
+        else:  # Rows: gather the subsample only
+            subsample = as_float64(kernel, X.take(self.rows))
+        self.inner = ExactLeverage(kernel, subsample, self.alpha * self.rank / self.n, batch_size=batch_size)
 
     def __call__(self, W) -> torch.Tensor:
         return self.inner(W)
@@ -97,23 +109,20 @@ class SubsampleLeverage:
         """Estimated nonzero eigenvalues of K: those of the subsample's K scaled by n/r."""
         return self.inner.eigenvalues() * (self.n / self.rank)
 
-    def statistical_dimension(self, alpha: float | None = None) -> float:
-        alpha = self.alpha if alpha is None else check_positive(alpha, "alpha")
-        eig = self.eigenvalues()
-        return float((eig / (eig + alpha)).sum())
+    @property
+    def spectrum_computed(self) -> bool:
+        return self.inner.spectrum_computed
 
     def at_alpha(self, alpha: float) -> SubsampleLeverage:
         if alpha == self.alpha:
             return self
-        other = SubsampleLeverage(
-            self.inner.kernel, self._X, alpha, rank=self.rank, generator=self._generator,
-            batch_size=self.inner.batch_size, _rows=self.rows,
-        )
-        other.inner._eigenvalues = self.inner._eigenvalues
+        other = copy.copy(self)
+        other.alpha = check_positive(alpha, "alpha")
+        other.inner = self.inner.at_alpha(alpha * self.rank / self.n)
         return other
 
 
-class NystromLeverage:
+class NystromLeverage(LeverageScorer):
     """τ_λ under the Nyström approximation ``K ≈ K_nr K_rr⁻¹ K_rn`` (Woodbury; O(n·r) memory)."""
 
     def __init__(
@@ -136,10 +145,10 @@ class NystromLeverage:
         rows = _landmarks(n, self.rank, generator).to(self.X.device)
         self.rows = rows
         Xr = self.X[rows]
-        Krr = kernel._exact(Xr, Xr).to(torch.float64)
+        Krr = kernel.compute(Xr, Xr).to(torch.float64)
         self.Krr = 0.5 * (Krr + Krr.T)
         self.Knr = torch.cat(
-            [kernel._exact(self.X[a : a + ROW_CHUNK], Xr).to(torch.float64) for a in range(0, n, ROW_CHUNK)]
+            [kernel.compute(self.X[a : a + ROW_CHUNK], Xr).to(torch.float64) for a in range(0, n, ROW_CHUNK)]
         )
         Mmat = self.alpha * self.Krr + self.Knr.T @ self.Knr
         jitter = 1e-12 * float(Mmat.diagonal().mean())
@@ -157,7 +166,7 @@ class NystromLeverage:
             P = torch.zeros(self.rank, c * d2, dtype=torch.float64, device=W.device)
             norms = torch.zeros(c, dtype=torch.float64, device=W.device)
             for b in range(0, n, ROW_CHUNK):
-                F = self.kernel._features(self.X[b : b + ROW_CHUNK], Wc).to(torch.float64).reshape(-1, c * d2)
+                F = self.kernel.compute_features(self.X[b : b + ROW_CHUNK], Wc).to(torch.float64).reshape(-1, c * d2)
                 P += self.Knr[b : b + ROW_CHUNK].T @ F
                 norms += F.pow(2).sum(0).reshape(c, d2).sum(1)
             A = torch.linalg.solve_triangular(self.R, P, upper=False)
@@ -182,11 +191,6 @@ class NystromLeverage:
         T = self.Knr @ (V[:, keep] / e[keep].sqrt())
         return torch.linalg.eigvalsh(T.T @ T).clamp_min(0.0)
 
-    def statistical_dimension(self, alpha: float | None = None) -> float:
-        alpha = self.alpha if alpha is None else check_positive(alpha, "alpha")
-        eig = self.eigenvalues()
-        return float((eig / (eig + alpha)).sum())
-
 
 def pool_gram_leverage(kernel: Kernel, X, W, alpha: float) -> torch.Tensor:
     """Leave-one-out τ_λ of each row of the pool ``W``, using the pool itself as K's estimate.
@@ -208,7 +212,7 @@ def pool_gram_leverage(kernel: Kernel, X, W, alpha: float) -> torch.Tensor:
         )
     G = torch.zeros(D, D, dtype=torch.float64, device=X.device)
     for b in range(0, X.shape[0], ROW_CHUNK):
-        Z = kernel._features(X[b : b + ROW_CHUNK], W).to(torch.float64).reshape(-1, D) / math.sqrt(M)
+        Z = kernel.compute_features(X[b : b + ROW_CHUNK], W).to(torch.float64).reshape(-1, D) / math.sqrt(M)
         G += Z.T @ Z
     G = 0.5 * (G + G.T)
     L = cholesky_shifted(G, alpha)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from .._validation import as_generator, check_positive, check_positive_int
-from ..distributed._lazy import is_dask_collection
 from ..kernels import Kernel
+from ..rows import Rows
 from .approximate import NystromLeverage, SubsampleLeverage, pool_gram_leverage
 from .scores import ExactLeverage, as_float64, check_kernel, check_weights
 
@@ -41,15 +41,21 @@ def leverage_function(
 ):
     """A reusable τ_α(·) for fixed data: ``f(W) -> τ`` with ``f.statistical_dimension(α)``.
 
-    The returned object also has ``at_alpha(α')`` (same data, other ridge) where supported.
+    ``X`` is a tensor or :class:`levrf.rows.Rows`; rows that are not in memory (Dask) allow only
+    the subsample method, which gathers its ``rank`` rows and nothing else. The returned object
+    also has ``at_alpha(α')`` (same data, other ridge) where supported.
     """
     method = check_method(method, SCORER_METHODS)
-    if is_dask_collection(X):  # Dask array: gather the row subsample only (levrf.distributed)
-        from ..distributed.leverage import dask_leverage_function
-
-        return dask_leverage_function(kernel, X, alpha, method, rank=rank, generator=generator, batch_size=batch_size)
     if method == "approximate":
         method = APPROXIMATE_DEFAULT
+    if isinstance(X, Rows):
+        if X.in_memory:
+            X = X.X
+        elif method != "subsample":
+            raise ValueError(
+                f"leverage method {method!r} needs the whole data in memory; with a Dask array X use "
+                "leverage_method='approximate' (exact leverage on a uniform row subsample)"
+            )
     if method == "exact":
         return ExactLeverage(kernel, X, alpha, batch_size=batch_size)
     gen = as_generator(generator)

@@ -28,7 +28,7 @@ from .._validation import check_positive, check_positive_int
 from ..kernels import ArcCosineKernel, Kernel, ReLUNTK, ShiftInvariantKernel
 from .auto import check_sampling_alpha, resolve_sampling_parameters
 from .qmc import draw_from_p
-from .samplers import Sampler, WeightSample, register_sampler
+from .samplers import Sampler, SamplingConfig, WeightSample, register_sampler
 from .scores import ExactLeverage, weight_chunk
 
 #: refuse to start when the expected number of proposals exceeds this
@@ -122,21 +122,19 @@ class RejectionSampler(Sampler):
         self.max_proposals = check_positive_int(max_proposals, "max_proposals")
 
     @classmethod
-    def from_options(
-        cls,
-        alpha: float = 1.0,
-        sampling_alpha="auto",
-        pool_size: int | None = None,
-        method: str = "exact",
-        batch_size: int | None = None,
-    ) -> RejectionSampler:
-        """Build from ``RandomFeatures`` options (``pool_size``/``batch_size`` do not apply)."""
-        if method not in ("exact", "rejection"):
-            raise ValueError(f"rejection sampling needs exact leverage: method must be 'exact', got {method!r}")
-        return cls(alpha=alpha, sampling_alpha=sampling_alpha)
+    def from_config(cls, config: SamplingConfig) -> RejectionSampler:
+        """``pool_size`` does not apply; the scores must be exact."""
+        if config.method != "exact":
+            raise ValueError(f"rejection sampling needs exact leverage: method must be 'exact', got {config.method!r}")
+        return cls(alpha=config.alpha, sampling_alpha=config.sampling_alpha)
 
     def draw(self, kernel: Kernel, X: torch.Tensor, m: int, generator: torch.Generator) -> WeightSample:
         m = check_positive_int(m, "m")
+        if not isinstance(X, torch.Tensor):
+            raise ValueError(
+                "sampling='rejection' needs the n x n kernel matrix in memory; for rows that are not in "
+                "memory (a Dask array X) use sampling='leverage' with leverage_method='approximate'"
+            )
         X = X.to(torch.float64)
         proposal = FeatureNormProposal(kernel, X)
         first_alpha = self.alpha if self.sampling_alpha == "auto" else float(self.sampling_alpha)

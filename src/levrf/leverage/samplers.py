@@ -7,12 +7,16 @@ register themselves in ``SAMPLERS`` and become available to ``RandomFeatures(sam
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import torch
 
+from .._validation import check_positive, check_positive_int
 from ..kernels import Kernel
+from .auto import check_sampling_alpha
+from .methods import SCORER_METHODS, check_method
 
 
 @dataclass
@@ -25,10 +29,51 @@ class WeightSample:
     info: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SamplingConfig:
+    """The sampling parameters of ``RandomFeatures``, validated once, given to every sampler.
+
+    Each sampler takes what applies to it (:meth:`Sampler.from_config`); samplers from ``p``
+    ignore all of it.
+
+    Attributes
+    ----------
+    alpha : float > 0
+        The regression's ridge λ.
+    sampling_alpha : float > 0 or "auto"
+        The λ' of the leverage distribution, or ``"auto"`` (:mod:`levrf.leverage.auto`).
+    pool_size : int or None
+        Candidates scored by pool-based samplers (``None``: 16·m).
+    method : str
+        How leverage scores are computed (:data:`levrf.leverage.methods.SCORER_METHODS`).
+    """
+
+    alpha: float = 1.0
+    sampling_alpha: float | str = "auto"
+    pool_size: int | None = None
+    method: str = "exact"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha", check_positive(self.alpha, "alpha"))
+        object.__setattr__(self, "sampling_alpha", check_sampling_alpha(self.sampling_alpha))
+        if self.pool_size is not None:
+            object.__setattr__(self, "pool_size", check_positive_int(self.pool_size, "pool_size"))
+        check_method(self.method, SCORER_METHODS)
+
+
 class Sampler(ABC):
-    """Draws ``m`` weights for ``kernel`` given the training inputs ``X`` (n, d)."""
+    """Draws ``m`` weights for ``kernel`` given the training inputs ``X`` (n, d).
+
+    ``X`` is a tensor, or :class:`levrf.rows.Rows` for data that are not in memory (samplers
+    that need every row refuse those).
+    """
 
     name: str = ""
+
+    @classmethod
+    def from_config(cls, config: SamplingConfig) -> Sampler:
+        """This sampler built from the options that apply to it (none, by default)."""
+        return cls()
 
     @abstractmethod
     def draw(self, kernel: Kernel, X: torch.Tensor, m: int, generator: torch.Generator) -> WeightSample: ...
@@ -60,9 +105,20 @@ def register_sampler(cls: type[Sampler]) -> type[Sampler]:
     return cls
 
 
-def make_sampler(name: str, **options) -> Sampler:
-    """Build the sampler registered as ``name`` with the options it accepts."""
+def make_sampler(name: str, config: SamplingConfig | None = None, **options) -> Sampler:
+    """Build the sampler registered as ``name`` from ``config`` (or from ``SamplingConfig(**options)``).
+
+    ``method="rejection"`` is a deprecated second spelling of ``name="rejection"``.
+    """
     if not isinstance(name, str) or name not in SAMPLERS:
         raise ValueError(f"sampling must be one of {sorted(SAMPLERS)}, got {name!r}")
-    cls = SAMPLERS[name]
-    return cls.from_options(**options) if hasattr(cls, "from_options") else cls()
+    if config is None:
+        if options.get("method") == "rejection":
+            warnings.warn(
+                "leverage_method='rejection' is deprecated and will be removed; use sampling='rejection'",
+                FutureWarning,
+                stacklevel=3,
+            )
+            name, options = "rejection", {**options, "method": "exact"}
+        config = SamplingConfig(**options)
+    return SAMPLERS[name].from_config(config)

@@ -14,6 +14,8 @@ distribution whose tails matter, and ``K + λI`` is ill-conditioned for small λ
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 from .._validation import as_matrix, check_positive, check_positive_int
@@ -49,7 +51,7 @@ def check_weights(kernel: Kernel, X: torch.Tensor, W) -> torch.Tensor:
 def kernel_matrix(kernel: Kernel, X: torch.Tensor) -> torch.Tensor:
     """Symmetrised exact ``K(X, X)`` in float64 (requires a closed form)."""
     try:
-        K = kernel._exact(X, X)
+        K = kernel.compute(X, X)
     except NotImplementedError as exc:
         raise ValueError(f"exact leverage needs the closed form of {kernel!r}: {exc}") from exc
     K = torch.as_tensor(K, dtype=torch.float64, device=X.device)
@@ -74,7 +76,48 @@ def cholesky_shifted(K: torch.Tensor, alpha: float) -> torch.Tensor:
     return L
 
 
-class ExactLeverage:
+class LeverageScorer(ABC):
+    """τ_α(·) for fixed data and α: ``scorer(W) -> τ`` for any weights, and the spectrum of K.
+
+    Subclasses differ in how they see K (exactly, on a row subsample, through Nyström
+    landmarks); every sampler and diagnostic uses only this interface.
+
+    Attributes
+    ----------
+    alpha : float
+        The ridge λ at which ``__call__`` scores.
+    exact : bool
+        Whether τ and the spectrum are those of K itself (not an estimate).
+    """
+
+    alpha: float
+    exact: bool = False
+
+    @abstractmethod
+    def __call__(self, W) -> torch.Tensor:
+        """τ_α(w_r) for every row of ``W``: float64 tensor (m,)."""
+
+    @abstractmethod
+    def eigenvalues(self) -> torch.Tensor:
+        """The (estimated) nonzero eigenvalues of K, ascending, float64."""
+
+    @property
+    def spectrum_computed(self) -> bool:
+        """Whether :meth:`eigenvalues` is already known (free to use, e.g. for s at another α)."""
+        return False
+
+    def statistical_dimension(self, alpha: float | None = None) -> float:
+        """``s_α = Σ λ_i/(λ_i + α)`` from :meth:`eigenvalues` (at this scorer's α by default)."""
+        alpha = self.alpha if alpha is None else check_positive(alpha, "alpha")
+        eig = self.eigenvalues()
+        return float((eig / (eig + alpha)).sum())
+
+    @abstractmethod
+    def at_alpha(self, alpha: float) -> LeverageScorer:
+        """The same data at another ridge, sharing what does not depend on α."""
+
+
+class ExactLeverage(LeverageScorer):
     """τ_α(·) for fixed data and α: factor once, then score any number of weights.
 
     Parameters
@@ -110,9 +153,15 @@ class ExactLeverage:
             Linv = torch.linalg.solve_triangular(self.L, eye, upper=False)
             self._B = (Linv.T @ Linv) * (self.X @ self.X.T)
 
+    exact = True
+
     @property
     def n(self) -> int:
         return self.X.shape[0]
+
+    @property
+    def spectrum_computed(self) -> bool:
+        return self._eigenvalues is not None
 
     def __call__(self, W) -> torch.Tensor:
         """τ_α(w_r) for every row of ``W``: float64 tensor (m,)."""
@@ -127,7 +176,7 @@ class ExactLeverage:
         return torch.cat(parts).clamp_min(0.0)
 
     def _generic_chunk(self, W: torch.Tensor) -> torch.Tensor:
-        F = self.kernel._features(self.X, W).to(torch.float64)  # (n, c, d2)
+        F = self.kernel.compute_features(self.X, W).to(torch.float64)  # (n, c, d2)
         c = W.shape[0]
         A = torch.linalg.solve_triangular(self.L, F.reshape(self.n, -1), upper=False)
         return A.pow(2).sum(0).reshape(c, -1).sum(1)

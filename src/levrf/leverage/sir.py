@@ -29,7 +29,7 @@ from .auto import check_sampling_alpha, resolve_sampling_parameters
 from .methods import SCORER_METHODS, check_method, leverage_function
 from .qmc import draw_from_p
 from .resampling import inclusion_probabilities, systematic_sample
-from .samplers import Sampler, WeightSample, register_sampler
+from .samplers import Sampler, SamplingConfig, WeightSample, register_sampler
 
 #: default pool size per weight drawn
 POOL_FACTOR = 16
@@ -71,23 +71,9 @@ class LeverageSampler(Sampler):
         self.rank = None if rank is None else check_positive_int(rank, "rank")
 
     @classmethod
-    def from_options(
-        cls,
-        alpha: float = 1.0,
-        sampling_alpha="auto",
-        pool_size: int | None = None,
-        method: str = "exact",
-        batch_size: int | None = None,
-    ) -> Sampler:
-        """Build from ``RandomFeatures`` options; ``method="rejection"`` gives the exact sampler.
-
-        ``batch_size`` (rows per feature chunk) does not apply: leverage is chunked by memory.
-        """
-        if method == "rejection":
-            from .rejection import RejectionSampler
-
-            return RejectionSampler(alpha=alpha, sampling_alpha=sampling_alpha)
-        return cls(alpha=alpha, sampling_alpha=sampling_alpha, pool_size=pool_size, method=method)
+    def from_config(cls, config: SamplingConfig) -> LeverageSampler:
+        return cls(alpha=config.alpha, sampling_alpha=config.sampling_alpha, pool_size=config.pool_size,
+                   method=config.method)
 
     def draw(self, kernel: Kernel, X: torch.Tensor, m: int, generator: torch.Generator) -> WeightSample:
         m = check_positive_int(m, "m")
@@ -95,7 +81,7 @@ class LeverageSampler(Sampler):
         M = POOL_FACTOR * m if self.pool_size is None else self.pool_size
         start = generator.get_state()  # the approximate scorers draw rows from the generator
         first_alpha = self.alpha if self.sampling_alpha == "auto" else float(self.sampling_alpha)
-        scorer = _leverage_function(X)(kernel, X, first_alpha, self.method, rank=self.rank, generator=generator)
+        scorer = leverage_function(kernel, X, first_alpha, self.method, rank=self.rank, generator=generator)
         params = resolve_sampling_parameters(
             self.sampling_alpha, m, self.alpha, scorer.statistical_dimension, n
         )
@@ -152,25 +138,15 @@ class LeverageSampler(Sampler):
             "distinct_weights": m,
         }
         s = scorer.statistical_dimension(self.alpha)
-        exact = scorer.__class__.__name__ == "ExactLeverage"
+        exact = scorer.exact
         info.update(statistical_dimension=s,
                     statistical_dimension_source="n − α‖L⁻¹‖_F² (exact)" if exact else "approximate spectrum")
         return WeightSample(W, torch.ones(m, dtype=W.dtype, device=W.device), scorer(W).to(W.dtype), info)
 
 
-def _leverage_function(X):
-    """In-memory scorer for tensors; a Dask array gathers only its row subsample (levrf.distributed)."""
-    if isinstance(X, torch.Tensor):
-        return leverage_function
-    from ..distributed.leverage import dask_leverage_function
-
-    return dask_leverage_function
-
-
 def _regression_statistical_dimension(scorer, alpha: float, sampling_alpha: float, s_hat: float) -> dict:
     """s at the regression α: the pool mean when α' = α (free, unbiased), else from the spectrum."""
-    eigen_known = getattr(getattr(scorer, "inner", scorer), "_eigenvalues", None) is not None
-    if sampling_alpha == alpha and not eigen_known:
+    if sampling_alpha == alpha and not scorer.spectrum_computed:
         return {"statistical_dimension": s_hat, "statistical_dimension_source": "pool mean of tau"}
-    source = "eigenvalues of K" if scorer.__class__.__name__ == "ExactLeverage" else "approximate spectrum"
+    source = "eigenvalues of K" if scorer.exact else "approximate spectrum"
     return {"statistical_dimension": scorer.statistical_dimension(alpha), "statistical_dimension_source": source}

@@ -23,11 +23,6 @@ class SurrogateSampler(Sampler):
 
     name = "surrogate"
 
-    @classmethod
-    def from_options(cls, **options) -> SurrogateSampler:
-        """Options of ``RandomFeatures`` (α, pool, method) do not apply: q ignores the data."""
-        return cls()
-
     def draw(self, kernel: Kernel, X: torch.Tensor, m: int, generator: torch.Generator) -> WeightSample:
         if not isinstance(kernel, (ArcCosineKernel, ReLUNTK)):
             raise ValueError(

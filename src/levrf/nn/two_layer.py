@@ -202,6 +202,5 @@ def draw_leverage(kernel, X: torch.Tensor, m: int, alpha: float, gen: torch.Gene
 
     if "leverage" not in SAMPLERS:
         raise ValueError("init='leverage' needs the 'leverage' sampler, which this levrf build lacks")
-    sampler = make_sampler("leverage", alpha=alpha, sampling_alpha=sampling_alpha,
-                           pool_size=pool_size, method=method, batch_size=batch_size)
+    sampler = make_sampler("leverage", alpha=alpha, sampling_alpha=sampling_alpha, pool_size=pool_size, method=method)
     return sampler.draw(kernel, X, m, gen)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
+from sklearn.utils.validation import validate_data
 
 from .._validation import check_positive, check_positive_int, resolve_device, resolve_dtype
-from ..features import resolve_kernel
+from ..features import check_columns, record_columns, resolve_kernel
 from ..kernels import Kernel
+from ..rows import Rows, TensorRows, as_rows, is_dask_collection
 
 
 def check_ridge_params(est) -> tuple[torch.dtype, torch.device]:
@@ -23,12 +23,7 @@ def check_ridge_params(est) -> tuple[torch.dtype, torch.device]:
 
 def kernel_on(kernel, dtype: str, device: str) -> Kernel:
     """The estimator's kernel (``None`` → ``GaussianKernel(1.0)``) computing in ``dtype`` on ``device``."""
-    kernel = resolve_kernel(kernel)
-    if kernel.dtype == dtype and str(kernel.device) == str(device):
-        return kernel
-    moved = copy.copy(kernel)  # kernels keep dtype/device as plain attributes
-    moved.dtype, moved.device = dtype, device
-    return moved
+    return resolve_kernel(kernel).to(dtype, device)
 
 
 def to_tensor(A: np.ndarray, dtype: torch.dtype, device: torch.device, *, copy: bool = False) -> torch.Tensor:
@@ -53,3 +48,33 @@ def check_finite(T: torch.Tensor, what: str) -> torch.Tensor:
             "(rescale X or y, or use dtype='float64')"
         )
     return T
+
+
+def training_rows(est, X, Y=None, *, y_validated=None) -> Rows:
+    """Training data of a ridge estimator as :class:`levrf.rows.Rows` (n, d) with targets (n, k).
+
+    In-memory ``X`` must have been validated with ``y`` by ``validate_data`` already and ``Y``
+    is the (n, k) float target matrix; a Dask ``X`` (with in-memory or Dask ``Y``) is validated
+    here and its columns recorded on ``est``.
+    """
+    dtype, device = resolve_dtype(est.dtype), resolve_device(est.device)
+    if is_dask_collection(X) or is_dask_collection(Y):
+        if Y is None:
+            raise ValueError("y must be given: an array of shape (n,) or (n, n_targets)")
+        rows = as_rows(X, Y, dtype=dtype, device=device)
+        record_columns(est, rows)
+        return rows
+    single = y_validated is not None and np.ndim(y_validated) == 1
+    return TensorRows(to_tensor(X, dtype, device), to_tensor(Y, dtype, device), single_target=single,
+                      feature_names=getattr(est, "feature_names_in_", None))
+
+
+def input_rows(est, X) -> Rows:
+    """Inputs of a fitted estimator (``predict``): validated, same number and names of columns."""
+    dtype, device = resolve_dtype(est.dtype), resolve_device(est.device)
+    if is_dask_collection(X):
+        rows = as_rows(X, dtype=dtype, device=device)
+        check_columns(est, rows)
+        return rows
+    X = validate_data(est, X, reset=False, dtype=[np.float64, np.float32])
+    return TensorRows(to_tensor(X, dtype, device))

@@ -10,14 +10,18 @@ from __future__ import annotations
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ..rows import is_dask_collection
+from ._base import input_rows, training_rows
 
 
 class RidgeClassifierMixin:
     """``fit``/``decision_function``/``predict`` on top of a ridge core.
 
-    The core class provides ``_fit_arrays(X, Y)`` (validated X, (n, k) float targets) and
-    ``_decision_arrays(X)`` returning (n, k) scores.
+    The core class provides ``_fit_rows(rows)`` (:class:`levrf.rows.Rows` with (n, k) float
+    targets) and ``_decision_rows(rows)`` returning (n, k) scores. With a Dask ``X`` the labels
+    ``y`` (n values) are brought to the client to find the classes; the rows stay distributed.
     """
 
     def fit(self, X, y):
@@ -34,7 +38,11 @@ class RidgeClassifierMixin:
         self
         """
         self._check_params()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        dask_input = is_dask_collection(X) or is_dask_collection(y)
+        if dask_input:
+            y = column_or_1d(np.asarray(y.compute() if is_dask_collection(y) else y), warn=True)
+        else:
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         binarizer = LabelBinarizer(pos_label=1, neg_label=-1)
         Y = binarizer.fit_transform(y).astype(np.float64)
@@ -43,7 +51,8 @@ class RidgeClassifierMixin:
                 f"{type(self).__name__} needs samples of at least 2 classes in y; got only one class "
                 f"({binarizer.classes_[0]!r})"
             )
-        self._fit_arrays(X, Y)
+        rows = training_rows(self, X, Y) if dask_input else training_rows(self, X, Y, y_validated=Y)
+        self._fit_rows(rows)
         self.classes_ = binarizer.classes_
         return self
 
@@ -59,8 +68,7 @@ class RidgeClassifierMixin:
         numpy.ndarray
         """
         check_is_fitted(self, "classes_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        scores = self._decision_arrays(X)
+        scores = self._decision_rows(input_rows(self, X))
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict(self, X) -> np.ndarray:
@@ -76,4 +84,6 @@ class RidgeClassifierMixin:
         """
         scores = self.decision_function(X)
         index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[index]
+        if isinstance(index, np.ndarray):
+            return self.classes_[index]
+        return index.map_blocks(self.classes_.__getitem__, dtype=self.classes_.dtype)  # lazy (Dask)

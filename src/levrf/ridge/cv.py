@@ -19,12 +19,14 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import KFold, check_cv
 
-from ._base import check_finite, check_ridge_params, to_tensor
+from ..features import slim_copy
+from ..rows import Rows
+from ._base import check_finite, check_ridge_params
+from .blocks import held_out_error_block, loo_block, loo_errors, normal_equations_block
 from .random_features import FeatureRidgeParams
 from .regression import RidgeRegressorMixin
-from .solvers import NormalEquations
 
 
 def check_alphas(alphas) -> np.ndarray:
@@ -172,16 +174,16 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) and self.cv < 2:
             raise ValueError(f"cv must be None, an int >= 2 or a CV splitter, got {self.cv}")
 
-    def _fit_arrays(self, X: np.ndarray, Y: np.ndarray) -> None:
+    def _fit_rows(self, rows: Rows) -> None:
         dtype, device = check_ridge_params(self)
         alphas_np = check_alphas(self.alphas)
         alphas = torch.as_tensor(alphas_np, dtype=dtype, device=device)
-        self.features_ = self._random_features(float(alphas_np.min())).fit(X)
-        Xt, Yt = to_tensor(X, dtype, device), to_tensor(Y, dtype, device)
+        self.features_ = self._random_features(float(alphas_np.min())).fit_rows(rows)
+        features = slim_copy(self.features_)
         if self.cv is None:
-            path, sq_err = self._leave_one_out(Xt, Yt, alphas)
+            path, sq_err = self._leave_one_out(rows, features, alphas)
         else:
-            path, sq_err = self._k_fold(X, Xt, Yt, alphas)
+            path, sq_err = self._k_fold(rows, features, alphas)
         mse = check_finite(sq_err, "cross-validation errors").cpu().numpy()
         best = int(np.argmin(mse))
         self.cv_mse_ = mse
@@ -189,65 +191,83 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         self.best_score_ = -float(mse[best])
         self.coef_ = check_finite(path.coef(best), "ridge coefficients")
 
-    def _normal_equations(self, Xt: torch.Tensor, Yt: torch.Tensor, groups: list[torch.Tensor] | None):
-        """Accumulate G, R on all rows and, per group of row indices, on that group alone."""
-        D, k = self.features_.n_output_features_, Yt.shape[1]
-        total = NormalEquations(D, k, dtype=Xt.dtype, device=Xt.device)
-        parts = [NormalEquations(D, k, dtype=Xt.dtype, device=Xt.device) for _ in groups or []]
-        masks = [torch.zeros(Xt.shape[0], dtype=torch.bool, device=Xt.device) for _ in groups or []]
-        for mask, rows in zip(masks, groups or [], strict=True):
-            mask[rows] = True
-        for start, Psi in self.features_.iter_chunks(Xt, reuse=True):
-            Y = Yt[start : start + Psi.shape[0]]
-            total.add(Psi, Y)
-            for acc, mask in zip(parts, masks, strict=True):
-                sel = mask[start : start + Psi.shape[0]]
-                if bool(sel.any()):
-                    acc.add(Psi[sel], Y[sel])
-        return total, parts
-
-    def _leave_one_out(self, Xt: torch.Tensor, Yt: torch.Tensor, alphas: torch.Tensor):
-        total, _ = self._normal_equations(Xt, Yt, None)
-        path = _EigenPath(check_finite(total.gram(), "random features Psi^T Psi"), total.R, alphas)
-        n, k = Yt.shape
-        keep = self.store_cv_results
-        stored = torch.empty(n, k, alphas.shape[0], dtype=Xt.dtype, device=Xt.device) if keep else None
-        sums = torch.zeros(alphas.shape[0], dtype=Xt.dtype, device=Xt.device)
-        gcv_scale = 1.0 - path.mean_hat(n)
-        for start, Psi in self.features_.iter_chunks(Xt, reuse=True):
-            resid, hat = path.residuals(Psi, Yt[start : start + Psi.shape[0]])
-            denom = gcv_scale[None, None, :] if self.gcv else (1.0 - hat)[:, None, :]
-            err = (resid / denom) ** 2
-            sums += err.sum((0, 1))
+    def _leave_one_out(self, rows: Rows, features, alphas: torch.Tensor):
+        sums = rows.sum(normal_equations_block, features)
+        path = _EigenPath(check_finite(sums["gram"], "random features Psi^T Psi"), sums["xty"], alphas)
+        n, k = rows.n_rows, rows.n_targets
+        gcv_scale = (1.0 - path.mean_hat(n)) if self.gcv else None
+        keep = self.store_cv_results and rows.in_memory
+        err = rows.sum(loo_block, features, path, gcv_scale, keep)
+        if self.store_cv_results:
             if keep:
-                stored[start : start + Psi.shape[0]] = err
-        if keep:
-            res = stored.cpu().numpy()
-            self.cv_results_ = res[:, 0, :] if self._single_target else res
-        return path, sums / (n * k)
+                res = err["rows"].cpu().numpy()
+                self.cv_results_ = res[:, 0, :] if self._single_target else res
+            else:  # lazy: computed on demand, block by block
+                single = self._single_target
+                self.cv_results_ = rows.map(
+                    stored_loo_errors, features, path, gcv_scale, single, with_targets=True,
+                    n_columns=path.n_alphas if single else k, trailing=() if single else (path.n_alphas,),
+                )
+        return path, err["sq_err"] / (n * k)
 
-    def _k_fold(self, X: np.ndarray, Xt: torch.Tensor, Yt: torch.Tensor, alphas: torch.Tensor):
-        n = Xt.shape[0]
-        y_for_split = Yt[:, 0].cpu().numpy() if self._single_target else Yt.cpu().numpy()
-        splits = list(check_cv(self.cv, y_for_split, classifier=False).split(X, y_for_split))
-        # the training Gram of a split is G minus the Gram of the rows outside its training set
-        outside = []
-        for train, _ in splits:
-            mask = np.ones(n, dtype=bool)
+    def _splits(self, rows: Rows):
+        """``(outside, tests, partition)``: per split, the rows outside its training set and its
+        test rows (row groups of :mod:`levrf.ridge.blocks`), and whether the ``outside`` groups
+        partition the rows (so that their Grams add up to the total)."""
+        if not rows.in_memory:
+            folds = contiguous_folds(self.cv, rows.n_rows)
+            return folds, folds, True
+        Y = rows.Y
+        y_for_split = Y[:, 0].cpu().numpy() if self._single_target else Y.cpu().numpy()
+        splits = list(check_cv(self.cv, y_for_split, classifier=False).split(np.empty((rows.n_rows, 0)), y_for_split))
+        outside, tests = [], []
+        for train, test in splits:
+            mask = np.ones(rows.n_rows, dtype=bool)
             mask[train] = False
-            outside.append(torch.as_tensor(np.flatnonzero(mask), device=Xt.device))
-        total, parts = self._normal_equations(Xt, Yt, outside)
-        G = check_finite(total.gram(), "random features Psi^T Psi")
-        sums = torch.zeros(alphas.shape[0], dtype=Xt.dtype, device=Xt.device)
-        count = 0
-        for (_, test), part in zip(splits, parts, strict=True):
-            fold_path = _EigenPath(G - part.gram(), total.R - part.R, alphas)
-            rows = torch.as_tensor(test, device=Xt.device)
-            Y_test = Yt[rows]
-            for start, Psi in self.features_.iter_chunks(Xt[rows], reuse=True):
-                resid, _ = fold_path.residuals(Psi, Y_test[start : start + Psi.shape[0]])
-                sums += (resid**2).sum((0, 1))
-            count += len(test) * Yt.shape[1]
+            outside.append(torch.as_tensor(np.flatnonzero(mask)))
+            tests.append(torch.as_tensor(np.sort(test)))
+        return tuple(outside), tuple(tests), False
+
+    def _k_fold(self, rows: Rows, features, alphas: torch.Tensor):
+        # the training Gram of a split is G minus the Gram of the rows outside its training set
+        outside, tests, partition = self._splits(rows)
+        sums = rows.sum(normal_equations_block, features, outside, None, not partition)
+        grams = [sums[f"gram_{g}"] for g in range(len(outside))]
+        xtys = [sums[f"xty_{g}"] for g in range(len(outside))]
+        G = sum(grams[1:], grams[0].clone()) if partition else sums["gram"]
+        R = sum(xtys[1:], xtys[0].clone()) if partition else sums["xty"]
+        G = check_finite(G, "random features Psi^T Psi")
+        paths = [_EigenPath(G - Gf, R - Rf, alphas) for Gf, Rf in zip(grams, xtys, strict=True)]
+        err = rows.sum(held_out_error_block, features, paths, tests)
+        count = int(err["count"])
         if count == 0:
             raise ValueError("the cross-validation splits have no test rows")
-        return _EigenPath(G, total.R, alphas), sums / count
+        return _EigenPath(G, R, alphas), err["sq_err"] / count
+
+
+def stored_loo_errors(X, Y, features, path, gcv_scale, single_target: bool) -> torch.Tensor:
+    """Squared LOO/GCV errors of some rows: (b, A), or (b, k, A) for several targets."""
+    out = torch.empty(X.shape[0], Y.shape[1], path.n_alphas, dtype=X.dtype, device=X.device)
+    for s, Psi in features.iter_chunks(X, reuse=True):
+        out[s : s + Psi.shape[0]] = loo_errors(Psi, Y[s : s + Psi.shape[0]], path, gcv_scale)
+    return out[:, 0, :] if single_target else out
+
+
+def contiguous_folds(cv, n_rows: int) -> tuple[tuple[int, int], ...]:
+    """The row ranges of scikit-learn's unshuffled ``KFold`` (an int ``cv`` means ``KFold(cv)``):
+    the only splits of rows that are not in memory (Dask), where a fold must be a row range."""
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        n_splits = int(cv)
+    elif isinstance(cv, KFold) and not cv.shuffle:
+        n_splits = cv.n_splits
+    else:
+        raise ValueError(
+            f"with a Dask array X, cv must be None (leave-one-out/GCV), an int or an unshuffled KFold "
+            f"(contiguous folds), got {cv!r}"
+        )
+    if n_splits > n_rows:
+        raise ValueError(f"cv={n_splits} folds need at least {n_splits} rows, X has {n_rows}")
+    sizes = np.full(n_splits, n_rows // n_splits, dtype=np.int64)
+    sizes[: n_rows % n_splits] += 1
+    stops = np.cumsum(sizes)
+    return tuple((int(b - s), int(b)) for s, b in zip(sizes, stops, strict=True))

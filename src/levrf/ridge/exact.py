@@ -7,12 +7,12 @@ those known only in closed form (``DeepReLUNTK``).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from ..features import chunk_rows
-from ._base import check_finite, check_ridge_params, kernel_on, to_tensor
+from ..rows import Rows
+from ._base import check_finite, check_ridge_params, kernel_on
 from .classification import RidgeClassifierMixin
 from .regression import RidgeRegressorMixin
 from .solvers import cholesky_solve
@@ -49,28 +49,37 @@ class _KernelRidgeCore(BaseEstimator):
         K = torch.empty(Z.shape[0], self.X_fit_.shape[0], dtype=Z.dtype, device=Z.device)
         step = self._kernel_rows(Z.shape[0])
         for start in range(0, Z.shape[0], step):
-            block = self.kernel_._exact(Z[start : start + step], self.X_fit_)
+            block = self.kernel_.compute(Z[start : start + step], self.X_fit_)
             K[start : start + step] = block
         return K
 
-    def _fit_arrays(self, X: np.ndarray, Y: np.ndarray) -> None:
-        self._torch_dtype, device = check_ridge_params(self)
+    def _fit_rows(self, rows: Rows) -> None:
+        if not rows.in_memory:
+            raise TypeError(
+                f"{type(self).__name__}.fit does not accept Dask arrays: exact kernel ridge needs the n x n "
+                "kernel matrix in memory; RandomFeatureRidge and RandomFeatureRidgeCV accept them"
+            )
+        self._torch_dtype, _ = check_ridge_params(self)
         self.kernel_ = kernel_on(self.kernel, self.dtype, self.device)
-        self.X_fit_ = to_tensor(X, self._torch_dtype, device, copy=True)
+        self.X_fit_ = rows.X.clone()
         K = check_finite(self._kernel_matrix(self.X_fit_), "kernel values K(X, X)")
         K.diagonal().add_(float(self.alpha))
-        Yt = to_tensor(Y, self._torch_dtype, device)
-        coef, self.jitter_ = cholesky_solve(K, Yt, what="K + alpha*I")
+        coef, self.jitter_ = cholesky_solve(K, rows.Y, what="K + alpha*I")
         self.dual_coef_ = check_finite(coef, "dual coefficients")
 
-    def _decision_arrays(self, X: np.ndarray) -> np.ndarray:
-        Z = to_tensor(X, self._torch_dtype, self.X_fit_.device)
-        out = torch.empty(Z.shape[0], self.dual_coef_.shape[1], dtype=Z.dtype, device=Z.device)
-        step = self._kernel_rows(Z.shape[0])
-        for start in range(0, Z.shape[0], step):
-            block = self.kernel_._exact(Z[start : start + step], self.X_fit_)
-            out[start : start + step] = block @ self.dual_coef_
-        return check_finite(out, "predictions").cpu().numpy()
+    def _decision_rows(self, rows: Rows):
+        """``K(Z, X) A`` (n, k): NumPy for rows in memory, a lazy Dask array otherwise."""
+        return rows.map(kernel_predictions, self, n_columns=self.dual_coef_.shape[1])
+
+
+def kernel_predictions(Z: torch.Tensor, model: _KernelRidgeCore) -> torch.Tensor:
+    """``K(Z, X_fit) A`` of some rows, in row blocks of ``K`` (the row-wise map of ``predict``)."""
+    out = torch.empty(Z.shape[0], model.dual_coef_.shape[1], dtype=Z.dtype, device=Z.device)
+    step = model._kernel_rows(Z.shape[0])
+    for start in range(0, Z.shape[0], step):
+        block = model.kernel_.compute(Z[start : start + step], model.X_fit_)
+        out[start : start + step] = block @ model.dual_coef_
+    return check_finite(out, "predictions")
 
 
 class KernelRidge(RidgeRegressorMixin, RegressorMixin, _KernelRidgeCore):

@@ -21,8 +21,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 
 from .._validation import check_positive, resolve_dtype
-from ..features import RandomFeatures
-from ._base import check_finite, check_ridge_params, to_tensor
+from ..features import RandomFeatures, slim_copy
+from ..rows import Rows
+from ._base import check_finite, check_ridge_params
+from .blocks import linear_predictions, normal_equations_block
 from .classification import RidgeClassifierMixin
 from .regression import RidgeRegressorMixin
 from .solvers import NormalEquations, ridge_factor
@@ -43,9 +45,17 @@ def accumulate_normal_equations(
     return acc
 
 
+def gram_product_block(X: torch.Tensor, Y, start: int, features: RandomFeatures, coef: torch.Tensor) -> dict:
+    """``Ψᵀ(Ψβ)`` of the block's rows (a block function of :mod:`levrf.rows`): ``"gram_product"``."""
+    out = torch.zeros_like(coef)
+    for _start, Psi in features.iter_chunks(X, reuse=True):
+        out.addmm_(Psi.T, Psi @ coef)
+    return {"gram_product": out}
+
+
 def refine_ridge_solution(
     features: RandomFeatures,
-    X: torch.Tensor,
+    rows: Rows,
     R: torch.Tensor,
     L: torch.Tensor,
     coef: torch.Tensor,
@@ -56,7 +66,7 @@ def refine_ridge_solution(
 ) -> tuple[torch.Tensor, list[float], bool]:
     """Iterative refinement of ``β ≈ (ΨᵀΨ + αI)⁻¹ R`` whose factor ``L`` is of an approximate Gram.
 
-    Each pass streams ``X`` once, forms the residual ``r = R − Ψᵀ(Ψβ) − αβ`` in ``X``'s dtype
+    Each pass streams the rows once (a sum over rows, :func:`gram_product_block`), forms the residual ``r = R − Ψᵀ(Ψβ) − αβ`` in ``X``'s dtype
     and adds ``(L Lᵀ)⁻¹ r`` to β; the residual shrinks by a factor ρ ≈ ‖(G̃ + αI)⁻¹(G − G̃)‖
     per pass. The passes stop (converged) once a measured ``‖r‖_F / ‖R‖_F`` is ≤ ``tol``, the
     correction of that pass being applied too, so that the returned β's residual is about
@@ -79,9 +89,7 @@ def refine_ridge_solution(
     residuals: list[float] = []
     best = coef
     for _ in range(max_passes):
-        GB = torch.zeros_like(R)
-        for _start, Psi in features.iter_chunks(X, reuse=True):
-            GB.addmm_(Psi.T, Psi @ coef)
+        GB = rows.sum(gram_product_block, features, coef)["gram_product"]
         resid = R - GB - alpha * coef
         residuals.append(float(torch.linalg.norm(resid)) / norm_R if norm_R > 0 else 0.0)
         if residuals[-1] <= min(residuals):
@@ -100,14 +108,6 @@ def refine_ridge_solution(
         if residuals[-1] <= tol:
             return coef, residuals, True
     return best, residuals, False
-
-
-def predict_linear(features: RandomFeatures, X: torch.Tensor, coef: torch.Tensor) -> np.ndarray:
-    """``Ψ(X) β`` computed chunk by chunk, as a NumPy (n, k) array."""
-    out = torch.empty(X.shape[0], coef.shape[1], dtype=X.dtype, device=X.device)
-    for start, Psi in features.iter_chunks(X, reuse=True):
-        out[start : start + Psi.shape[0]] = Psi @ coef
-    return check_finite(out, "predictions").cpu().numpy()
 
 
 class FeatureRidgeParams(BaseEstimator):
@@ -169,36 +169,42 @@ class FeatureRidgeParams(BaseEstimator):
             random_state=self.random_state,
         )
 
-    def _decision_arrays(self, X: np.ndarray) -> np.ndarray:
-        Xt = to_tensor(X, self.coef_.dtype, self.coef_.device)
-        return predict_linear(self.features_, Xt, self.coef_)
+    def _decision_rows(self, rows: Rows):
+        """``Ψ(X) β`` (n, k): NumPy for rows in memory, a lazy Dask array otherwise."""
+        return rows.map(linear_predictions, slim_copy(self.features_), self.coef_, n_columns=self.coef_.shape[1])
 
 
 class _RandomFeatureRidgeCore(FeatureRidgeParams):
     """Fit of the primal random-feature ridge, shared by the regressor and the classifier."""
 
-    def _fit_arrays(self, X: np.ndarray, Y: np.ndarray) -> None:
-        dtype, device = check_ridge_params(self)
+    def _fit_rows(self, rows: Rows) -> None:
+        dtype, _ = check_ridge_params(self)
         gram_dtype, alpha = self._gram_dtype(), float(self.alpha)
-        self.features_ = self._random_features(alpha).fit(X)
-        Xt, Yt = to_tensor(X, dtype, device), to_tensor(Y, dtype, device)
-        acc = accumulate_normal_equations(self.features_, Xt, Yt, gram_dtype=gram_dtype)
+        if not rows.in_memory and gram_dtype != dtype:
+            raise ValueError(
+                "gram_dtype other than dtype is not supported for Dask inputs (their refinement "
+                "passes are not implemented); use gram_dtype=None"
+            )
+        self.features_ = self._random_features(alpha).fit_rows(rows)
+        features = slim_copy(self.features_)
+        sums = rows.sum(normal_equations_block, features, (), gram_dtype)
         # the Cholesky factorization reads the lower triangle only: no mirroring of G
-        G = check_finite(acc.gram_lower(), "random features Psi^T Psi")
-        R = check_finite(acc.R, "products Psi^T y")
+        G = check_finite(sums["gram"], "random features Psi^T Psi")
+        R = check_finite(sums["xty"], "products Psi^T y")
         self.refine_residuals_ = []
         coef = None
         if torch.finfo(gram_dtype).eps > torch.finfo(dtype).eps:
-            coef = self._refined_solve(Xt, G.to(R.dtype), R, alpha)
+            coef = self._refined_solve(rows, features, G.to(R.dtype), R, alpha)
             if coef is None:  # the narrow Gram was useless: the float64 one after all
-                acc = accumulate_normal_equations(self.features_, Xt, Yt)
-                G = check_finite(acc.gram_lower(), "random features Psi^T Psi")
+                G = check_finite(rows.sum(normal_equations_block, features)["gram"], "random features Psi^T Psi")
         if coef is None:
             L, self.jitter_ = ridge_factor(G, alpha)
             coef = torch.cholesky_solve(R.to(L.dtype), L).to(dtype)
         self.coef_ = check_finite(coef, "ridge coefficients")
 
-    def _refined_solve(self, Xt: torch.Tensor, G: torch.Tensor, R: torch.Tensor, alpha: float) -> torch.Tensor | None:
+    def _refined_solve(
+        self, rows: Rows, features: RandomFeatures, G: torch.Tensor, R: torch.Tensor, alpha: float
+    ) -> torch.Tensor | None:
         """β from the Gram accumulated in ``gram_dtype`` plus refinement, or ``None`` (with a
         ``ConvergenceWarning``) when that Gram is too inaccurate for ``alpha``."""
         what = f"Psi^T Psi + alpha*I (Psi^T Psi in {self.gram_dtype})"
@@ -209,7 +215,7 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
         else:
             coef = torch.cholesky_solve(R.to(L.dtype), L).to(R.dtype)
             coef, self.refine_residuals_, converged = refine_ridge_solution(
-                self.features_, Xt, R, L, coef, alpha, tol=float(self.refine_tol)
+                features, rows, R, L, coef, alpha, tol=float(self.refine_tol)
             )
             if converged:
                 return coef

@@ -1,19 +1,20 @@
-"""Ridge regression front end: validate ``X``/``y``, fit a core, return NumPy predictions."""
+"""Ridge regression front end: validate ``X``/``y``, fit a core on rows, return predictions."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..distributed._lazy import is_dask_collection
-from ._base import targets_2d
+from ..rows import is_dask_collection
+from ._base import input_rows, targets_2d, training_rows
 
 
 class RidgeRegressorMixin:
     """``fit``/``predict`` for single- and multi-output targets on top of a ridge core.
 
-    The core class provides ``_fit_arrays(X, Y)`` (validated X, (n, k) float targets) and
-    ``_decision_arrays(X)`` returning (n, k) predictions.
+    The core class provides ``_fit_rows(rows)`` (:class:`levrf.rows.Rows` with (n, k) float
+    targets) and ``_decision_rows(rows)`` returning (n, k) predictions (NumPy, or a lazy Dask
+    array for Dask rows).
     """
 
     def fit(self, X, y):
@@ -22,20 +23,21 @@ class RidgeRegressorMixin:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Or a Dask array/DataFrame: the sums over rows run as Dask tasks (``levrf.distributed``).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
 
         Returns
         -------
         self
         """
-        if is_dask_collection(X):  # Dask array: distributed row sums (levrf.distributed)
-            from ..distributed.estimators import fit_ridge
-
-            return fit_ridge(self, X, y)
         self._check_params()
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32])
-        self._single_target = y.ndim == 1
-        self._fit_arrays(X, targets_2d(y))
+        if is_dask_collection(X) or is_dask_collection(y):
+            rows = training_rows(self, X, y)
+        else:
+            X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32])
+            rows = training_rows(self, X, targets_2d(y), y_validated=y)
+        self._single_target = rows.single_target
+        self._fit_rows(rows)
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -50,13 +52,8 @@ class RidgeRegressorMixin:
         numpy.ndarray
             (A lazy Dask array when ``X`` is a Dask array.)
         """
-        if is_dask_collection(X):
-            from ..distributed.estimators import predict
-
-            return predict(self, X)
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        pred = self._decision_arrays(X)
+        pred = self._decision_rows(input_rows(self, X))
         return pred[:, 0] if self._single_target else pred
 
     def __sklearn_tags__(self):

@@ -205,6 +205,13 @@ class NormalEquations:
         return torch.from_numpy(self._G).T  # syrk's upper triangle, seen transposed
 
 
+def symmetric_from_lower(G: torch.Tensor) -> torch.Tensor:
+    """The symmetric matrix whose lower triangle is that of ``G`` (a new tensor)."""
+    S = G.tril()
+    S += G.tril(-1).T
+    return S
+
+
 def _plus_alpha(G: torch.Tensor, alpha: float) -> torch.Tensor:
     """A copy of ``G`` with ``alpha`` added to its diagonal."""
     A = G.clone()
