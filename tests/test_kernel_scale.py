@@ -157,3 +157,17 @@ def test_extreme_bandwidth_features_are_finite_or_refused(name, rng):
     rf = levrf.RandomFeatures(kernel, n_features=8, random_state=0).fit(np.full((2, 3), 1e200))
     with pytest.raises(ValueError, match="X @ W.T"):
         rf.transform(np.full((2, 3), 1e200))
+
+
+@pytest.mark.parametrize("name", list(SHIFT_INVARIANT))
+def test_weights_beyond_float32_are_refused(name):
+    """σ = 2⁻⁵¹¹ in float32: w ~ 1/σ ≈ 1e154 is not a float32; sample used to return inf weights."""
+    kernel = SHIFT_INVARIANT[name](SMALLEST, dtype="float32")
+    with pytest.raises(ValueError, match="weights drawn from p are not finite in torch.float32"):
+        kernel.sample(8, 3, 0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.5, 0.0, True, "1.5", None])
+def test_matern_nu_must_be_a_supported_positive_number(bad):
+    with pytest.raises(ValueError, match=r"nu must be a finite number > 0, one of \(0\.5, 1\.5, 2\.5\)"):
+        levrf.MaternKernel(nu=bad)
