@@ -20,7 +20,7 @@ from scipy.special import gammaincinv
 from .base import Kernel, scaled_l1_distances, scaled_sq_distances, standard_normal
 
 #: bandwidths σ for which σ² and 1/σ² are both normal float64 numbers: [2⁻⁵¹¹, 2⁵¹¹] ≈
-#: [1.49e-154, 6.70e153]. Outside it 1/σ² overflows to inf (σ = 1e-300: K(x, x) = exp(-0·inf) = NaN)
+#: [1.49e-154, 6.70e153]. Outside it 1/σ² overflows to inf (σ = 1e-300: 0·inf = NaN where x = z)
 #: or σ² overflows (σ = 1e200), and the weights w ~ p, of size ~1/σ, stop being representable.
 BANDWIDTH_RANGE = (2.0**-511, 2.0**511)
 
@@ -39,13 +39,21 @@ def check_bandwidth(value, name: str = "bandwidth") -> float:
     return value
 
 
+def _largest_row_norm(A: torch.Tensor) -> float:
+    """max_i ‖a_i‖ without overflowing the squares (rows scaled by the largest |entry| first)."""
+    largest = float(A.abs().max())
+    if largest == 0.0 or not math.isfinite(largest):
+        return largest
+    return float((A / largest).norm(dim=1).max()) * largest
+
+
 def check_projection(X: torch.Tensor, W: torch.Tensor, proj: torch.Tensor) -> None:
     """Refuse an overflowed ``X @ W.T`` (its cos/sin would be NaN) with a message that says why.
 
     Cheap in the usual case: ``|xᵀw| ≤ ‖x‖‖w‖`` (Cauchy–Schwarz), so only when the product of the
     largest norms nears the dtype's maximum is ``proj`` itself scanned.
     """
-    x_norm, w_norm = float(X.norm(dim=1).max()), float(W.norm(dim=1).max())
+    x_norm, w_norm = _largest_row_norm(X), _largest_row_norm(W)
     if x_norm * w_norm < 0.5 * torch.finfo(proj.dtype).max or bool(torch.isfinite(proj).all()):
         return
     raise ValueError(
