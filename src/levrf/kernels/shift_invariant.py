@@ -41,6 +41,7 @@ def check_bandwidth(value, name: str = "bandwidth") -> float:
 
 def _largest_row_norm(A: torch.Tensor) -> float:
     """max_i ‖a_i‖ without overflowing the squares (rows scaled by the largest |entry| first)."""
+    A = A.detach()  # a check, not part of the graph (the gradient path calls it too)
     largest = float(A.abs().max())
     if largest == 0.0 or not math.isfinite(largest):
         return largest
@@ -54,7 +55,7 @@ def check_projection(X: torch.Tensor, W: torch.Tensor, proj: torch.Tensor) -> No
     largest norms nears the dtype's maximum is ``proj`` itself scanned.
     """
     x_norm, w_norm = _largest_row_norm(X), _largest_row_norm(W)
-    if x_norm * w_norm < 0.5 * torch.finfo(proj.dtype).max or bool(torch.isfinite(proj).all()):
+    if x_norm * w_norm < 0.5 * torch.finfo(proj.dtype).max or bool(torch.isfinite(proj.detach()).all()):
         return
     raise ValueError(
         f"X @ W.T overflows {proj.dtype}: rows of X of norm up to {x_norm:.3g} times weights of norm up "
