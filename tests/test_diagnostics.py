@@ -77,13 +77,20 @@ def test_spectral_error_accepts_torch_and_numpy(rng):
 
 def test_feature_bound_matches_formula():
     """m = ⌈(8/3) ε⁻² s̃ ln(16 s̃ s_λ / δ)⌉, evaluated here by hand."""
-    for eps, delta, s_tilde, s_lambda in [(0.5, 0.1, 20.0, 10.0), (0.1, 0.01, 7.5, 7.5), (1.0, 0.5, 3.0, 1.0)]:
+    for eps, delta, s_tilde, s_lambda in [(0.5, 0.1, 20.0, 10.0), (0.1, 0.01, 7.5, 7.5), (0.3, 0.5, 3.0, 1.0)]:
         expected = math.ceil(8 / 3 * s_tilde * math.log(16 * s_tilde * s_lambda / delta) / eps**2)
         assert levrf.feature_bound(eps, delta, s_tilde, s_lambda) == expected
     # by hand: (8/3)·0.5⁻²·20·ln(16·20·10/0.1) = 213.33…·ln(32000) = 213.33…·10.3735 = 2213.01 → 2214
     assert levrf.feature_bound(0.5, 0.1, 20.0, 10.0) == 2214
     # halving ε quadruples the unrounded bound: 4·2213.01 = 8852.05 → 8853
     assert levrf.feature_bound(0.25, 0.1, 20.0, 10.0) == 8853
+
+
+def test_feature_bound_covers_the_end_of_the_theorem_range():
+    """ε = 1/2 (levrf's own Theorem 3.3 check) is accepted; just above it is refused."""
+    assert levrf.feature_bound(0.5, 0.1, 20.0, 10.0) == 2214
+    with pytest.raises(ValueError, match="Theorem 3.3"):
+        levrf.feature_bound(0.5 + 1e-12, 0.1, 20.0, 10.0)
 
 
 def test_feature_bound_is_at_least_one():
@@ -137,6 +144,8 @@ def test_bad_matrices_name_the_argument(rng):
         ({"epsilon": 0.0}, "epsilon", ValueError),
         ({"epsilon": -0.1}, "epsilon", ValueError),
         ({"epsilon": "0.1"}, "epsilon", TypeError),
+        ({"epsilon": 0.7}, r"epsilon must lie in \(0, 0.5\]", ValueError),  # outside Theorem 3.3
+        ({"epsilon": 1.0}, r"epsilon must lie in \(0, 0.5\]", ValueError),
         ({"delta": 0.0}, "delta", ValueError),
         ({"delta": 1.0}, "delta", ValueError),
         ({"delta": 1.5}, "delta", ValueError),
@@ -150,3 +159,85 @@ def test_feature_bound_validation(kwargs, name, exc):
     args = {"epsilon": 0.5, "delta": 0.1, "s_tilde": 10.0, "s_lambda": 8.0, **kwargs}
     with pytest.raises(exc, match=name):
         levrf.feature_bound(**args)
+
+
+# ------------------------------------------------------------------ K must be a kernel matrix
+EPS = np.finfo(np.float64).eps
+
+
+def with_spectrum(rng, eigenvalues):
+    """Q diag(λ) Qᵀ with a random orthogonal Q, symmetric to the last bit."""
+    n = len(eigenvalues)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    K = (Q * np.asarray(eigenvalues)) @ Q.T
+    return np.triu(K) + np.triu(K, 1).T
+
+
+def test_negative_definite_k_is_refused():
+    """statistical_dimension(-I, 0.1) used to clamp every eigenvalue to 0 and return 0.0."""
+    with pytest.raises(ValueError, match=r"K is not positive semi-definite: its smallest eigenvalue is -1"):
+        levrf.statistical_dimension(-np.eye(5), 0.1)
+    with pytest.raises(ValueError, match="K is not positive semi-definite"):
+        levrf.spectral_error(-np.eye(5), np.ones((5, 2)), 0.1)  # was torch's _LinAlgError
+
+
+def test_indefinite_k_is_refused_even_where_k_plus_alpha_i_factors(rng):
+    """λ_min = -0.05 > -α: the Cholesky of K + αI succeeds, and ε used to come back silently."""
+    K = with_spectrum(rng, [2.0, 1.0, 0.5, 0.1, -0.05])
+    Psi = rng.standard_normal((5, 3))
+    with pytest.raises(ValueError, match=r"K is not positive semi-definite: its smallest eigenvalue is -0\.05"):
+        levrf.spectral_error(K, Psi, 0.1)
+    with pytest.raises(ValueError, match=r"K is not positive semi-definite: its smallest eigenvalue is -0\.05"):
+        levrf.statistical_dimension(K, 0.1)
+
+
+def test_non_symmetric_k_is_refused(rng):
+    """Both diagnostics used to replace K by (K + Kᵀ)/2 without a word."""
+    K, Psi = gaussian_problem(rng, n=8, m=4)
+    bad = K.copy()
+    bad[0, 3] += 1e-6
+    for call in (lambda: levrf.statistical_dimension(bad, 0.1), lambda: levrf.spectral_error(bad, Psi, 0.1)):
+        with pytest.raises(ValueError, match=r"K is not symmetric: max \|K - K.T\| = 1e-06 > tol"):
+            call()
+    with pytest.raises(ValueError, match="K is not symmetric"):
+        levrf.statistical_dimension(np.triu(np.ones((4, 4))), 0.1)
+
+
+def test_rounding_level_asymmetry_and_negative_eigenvalues_are_accepted(rng):
+    """Within the documented tolerances K is a kernel matrix: results equal the exact ones."""
+    eig = np.array([3.0, 1.0, 0.2, 0.0, -10 * 5 * EPS * 3.0])  # λ_min = -10·eps·n·‖K‖₂, 1/10 of tol
+    K = with_spectrum(rng, eig)
+    expected = float((eig.clip(0) / (eig.clip(0) + 0.1)).sum())
+    assert levrf.statistical_dimension(K, 0.1) == pytest.approx(expected, rel=1e-12)
+    bumped = K.copy()
+    bumped[1, 2] += 10 * EPS * np.abs(K).max()  # 1/10 of the symmetry tolerance
+    assert levrf.statistical_dimension(bumped, 0.1) == pytest.approx(expected, rel=1e-12)
+    Psi = rng.standard_normal((5, 4))
+    assert levrf.spectral_error(bumped, Psi, 0.1) == pytest.approx(levrf.spectral_error(K, Psi, 0.1), rel=1e-10)
+
+
+def test_float32_kernel_matrix_is_checked_at_float32_rounding(rng):
+    """A float32 K(X, X) carries float32 rounding; the tolerances follow its dtype."""
+    X = rng.standard_normal((60, 3))
+    K32 = levrf.GaussianKernel(0.3, dtype="float32")(X)
+    K64 = levrf.GaussianKernel(0.3)(X)
+    # s_λ is 1-Lipschitz in each eigenvalue over λ: float32 rounding moves it by ~n·1e-7/λ
+    assert levrf.statistical_dimension(K32, 0.1) == pytest.approx(levrf.statistical_dimension(K64, 0.1), abs=1e-4)
+    bad = K32.clone()
+    bad[0, 1] += 1e-3
+    with pytest.raises(ValueError, match="K is not symmetric"):
+        levrf.statistical_dimension(bad, 0.1)
+
+
+def test_alpha_below_the_rounding_of_k_is_a_clear_error():
+    """A singular PSD K with α = 1e-300: K + αI cannot be factored (was torch's _LinAlgError)."""
+    with pytest.raises(ValueError, match="alpha"):
+        levrf.spectral_error(np.ones((3, 3)), np.ones((3, 1)), 1e-300)
+
+
+def test_psi_must_match_k(rng):
+    K, Psi = gaussian_problem(rng, n=6, m=3)
+    with pytest.raises(ValueError, match="Psi has 5 rows but K has 6"):
+        levrf.spectral_error(K, Psi[:5], 0.1)
+    with pytest.raises(ValueError, match="Psi must be 2-D"):
+        levrf.spectral_error(K, Psi[:, 0], 0.1)

@@ -7,6 +7,7 @@ vector ``φ`` (``features``). Some kernels know only their closed form (``has_fe
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import torch
@@ -137,8 +138,13 @@ class Kernel(ABC):
         m = check_positive_int(m, "m")
         d = check_positive_int(d, "d")
         gen = as_generator(generator, name="generator")
-        W = self._sample(m, d, gen)
-        return W.to(device=self.torch_device, dtype=self.torch_dtype)
+        W = self._sample(m, d, gen).to(device=self.torch_device, dtype=self.torch_dtype)
+        if not bool(torch.isfinite(W).all()):
+            raise ValueError(
+                f"weights drawn from p are not finite in {self.torch_dtype} (largest finite value "
+                f"{torch.finfo(self.torch_dtype).max:.3g}); check the kernel's parameters ({self!r})"
+            )
+        return W
 
     def uniform_dim(self, d: int) -> int | None:
         """Coordinates k of the unit cube that :meth:`weights_from_uniform` maps to one weight.
@@ -228,8 +234,30 @@ def angle_cosines(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch
 #: |cos θ| above which θ is recomputed from the normalised rows: arccos is ill-conditioned at ±1
 #: (a rounding of 1e-16 in cos θ = 1 moves θ by 1.5e-8); below it arccos is accurate to ~1e-14.
 _NEAR_PARALLEL = 1.0 - 1e-4
-#: elements per gathered (pairs × d) block in that recomputation (32 MB in float64)
+#: elements per gathered (pairs × d) block, and per row block of a pair mask, in the pairwise
+#: recomputations (32 MB in float64)
 _PAIR_BLOCK = 2**22
+#: ‖x − z‖² below this fraction of ‖x‖² + ‖z‖² (centred rows) is recomputed directly: the expansion
+#: ‖x‖² + ‖z‖² − 2xᵀz errs by at most ~(d + 2)·eps·(‖x‖² + ‖z‖²), so every pair it keeps is
+#: accurate to (d + 2)·eps·2¹⁰ relative (2e-13·(d + 2) in float64; typically √d times less).
+_CANCELLED = 2.0**-10
+
+
+def recompute_pairs(out: torch.Tensor, mask: torch.Tensor, X: torch.Tensor, Z: torch.Tensor, pair_value) -> None:
+    """Overwrite ``out[i, j]`` with ``pair_value(X[i], Z[j])`` wherever ``mask[i, j]``, in place.
+
+    ``pair_value`` maps two gathered (pairs, d) blocks to (pairs,) values. The mask is scanned in
+    row blocks and the pairs gathered in blocks, so the index tensors and the gathered rows each
+    stay below ``_PAIR_BLOCK`` elements whatever the number of pairs: no (n, n', d) tensor.
+    """
+    pair_step = max(1, _PAIR_BLOCK // max(X.shape[1], 1))
+    row_step = max(1, _PAIR_BLOCK // max(mask.shape[1], 1))
+    for r0 in range(0, mask.shape[0], row_step):
+        rows, cols = mask[r0 : r0 + row_step].nonzero(as_tuple=True)
+        rows = rows + r0
+        for s in range(0, rows.numel(), pair_step):
+            i, j = rows[s : s + pair_step], cols[s : s + pair_step]
+            out[i, j] = pair_value(X[i], Z[j]).to(out.dtype)
 
 
 def angles(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -247,11 +275,75 @@ def angles(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
             n = A.norm(dim=1, keepdim=True)
             return A / torch.where(n > 0, n, torch.ones_like(n))
 
-        Xh, Zh = unit(X), unit(Z)
-        rows, cols = near.nonzero(as_tuple=True)
-        step = max(1, _PAIR_BLOCK // max(X.shape[1], 1))
-        for s in range(0, rows.numel(), step):
-            i, j = rows[s : s + step], cols[s : s + step]
-            a, b = Xh[i], Zh[j]
-            theta[i, j] = 2.0 * torch.atan2((a - b).norm(dim=1), (a + b).norm(dim=1))
+        recompute_pairs(
+            theta, near, unit(X), unit(Z), lambda a, b: 2.0 * torch.atan2((a - b).norm(dim=1), (a + b).norm(dim=1))
+        )
     return norms, cos, theta
+
+
+def _binary_exponent(value: float) -> int:
+    """``e`` with ``value`` in [2^(e-1), 2^e) (0 for value 0): dividing by 2^e is exact and gives < 1."""
+    return math.frexp(value)[1] if value > 0 else 0
+
+
+def times_power_of_two(T: torch.Tensor, mantissa: float, exponent: int) -> torch.Tensor:
+    """``T · mantissa · 2^exponent`` in place, for any ``exponent``, overflowing to ±inf and
+    underflowing to 0 but never multiplying 0 by inf (no NaN for finite ``T``).
+
+    The power is applied in steps of at most 2^±60, each a normal number of float32 and float64,
+    where a single scalar 2^exponent would itself overflow to inf (or flush to 0) in the dtype.
+    """
+    while abs(exponent) > 60:
+        step = 60 if exponent > 0 else -60
+        T.mul_(2.0**step)
+        exponent -= step
+    return T.mul_(mantissa * 2.0**exponent)
+
+
+def _power_of_two_scaled(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """X / 2^e and Z / 2^e with the largest |entry| in [1/2, 1): exact (up to subnormals), and
+    their squares and products can no longer overflow."""
+    largest = max(float(X.abs().max()) if X.numel() else 0.0, float(Z.abs().max()) if Z.numel() else 0.0)
+    e = _binary_exponent(largest)
+    if e == 0:
+        return X, Z, 0
+    Xs = times_power_of_two(X.clone(), 1.0, -e)
+    Zs = Xs if Z is X else times_power_of_two(Z.clone(), 1.0, -e)
+    return Xs, Zs, e
+
+
+def scaled_sq_distances(X: torch.Tensor, Z: torch.Tensor, length_scale: float) -> torch.Tensor:
+    """``‖x_i − z_j‖² / ℓ²`` for every pair of rows, accurate at any scale and never NaN.
+
+    The rows are divided by a common power of two (exact; no square can overflow) and centred
+    by their common mean (distances are translation invariant, and the expansion
+    ``‖x‖² + ‖z‖² − 2xᵀz`` is then computed on the smallest possible norms: inputs of norm 1e8
+    around a unit-scale cloud no longer cancel). Pairs where the expansion has still cancelled,
+    below ``_CANCELLED`` of ``‖x‖² + ‖z‖²`` (near pairs far from the centre), are recomputed
+    directly as ``Σ_k (x_k − z_k)²`` from the uncentred rows, in bounded blocks; so ``K(x, x)``
+    has distance exactly 0. Results too large for the dtype are ``inf``, too small ``0``.
+    Memory: the (n, n') result, one (n, n') temporary and a boolean mask.
+    """
+    Xs, Zs, e = _power_of_two_scaled(X, Z)
+    same = Z is X
+    centre = Xs.mean(0) if same else (Xs.sum(0) + Zs.sum(0)) / (Xs.shape[0] + Zs.shape[0])
+    Xc = Xs - centre
+    Zc = Xc if same else Zs - centre
+    x2, z2 = (Xc * Xc).sum(1), (Zc * Zc).sum(1)
+    sq = Xc @ Zc.T
+    sq.mul_(-2.0).add_(x2[:, None]).add_(z2[None, :]).clamp_min_(0.0)
+    cancelled = sq <= _CANCELLED * (x2[:, None] + z2[None, :])
+    recompute_pairs(sq, cancelled, Xs, Zs, lambda a, b: (a - b).square().sum(1))
+    del cancelled
+    if same:
+        sq.fill_diagonal_(0.0)
+    mantissa, exponent = math.frexp(1.0 / length_scale**2)
+    return times_power_of_two(sq, mantissa, exponent + 2 * e)
+
+
+def scaled_l1_distances(X: torch.Tensor, Z: torch.Tensor, length_scale: float) -> torch.Tensor:
+    """``‖x_i − z_j‖₁ / ℓ`` for every pair, summed directly (exact at any norm), never NaN."""
+    Xs, Zs, e = _power_of_two_scaled(X, Z)
+    dist = torch.cdist(Xs, Zs, p=1.0)
+    mantissa, exponent = math.frexp(1.0 / length_scale)
+    return times_power_of_two(dist, mantissa, exponent + e)

@@ -3,25 +3,87 @@
 By Bochner's theorem ``k(x − z) = E_{w~p}[cos(wᵀ(x − z))]`` with ``p`` the kernel's spectral
 density, and ``cos(wᵀx − wᵀz) = cos(wᵀx)cos(wᵀz) + sin(wᵀx)sin(wᵀz)``, so
 ``φ(x, w) = [cos(wᵀx), sin(wᵀx)]`` (d2 = 2) for all three; only ``p`` differs.
+
+The closed forms are exact at any scale: distances are computed from rows scaled by a power of
+two and centred (see :func:`levrf.kernels.base.scaled_sq_distances`), so inputs of norm 1e8
+give the same K as the same points near the origin.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from scipy.special import gammaincinv
 
-from .._validation import check_positive
-from .base import Kernel, standard_normal
+from .base import Kernel, scaled_l1_distances, scaled_sq_distances, standard_normal
+
+#: bandwidths σ for which σ² and 1/σ² are both normal float64 numbers: [2⁻⁵¹¹, 2⁵¹¹] ≈
+#: [1.49e-154, 6.70e153]. Outside it 1/σ² overflows to inf (σ = 1e-300: 0·inf = NaN where x = z)
+#: or σ² overflows (σ = 1e200), and the weights w ~ p, of size ~1/σ, stop being representable.
+BANDWIDTH_RANGE = (2.0**-511, 2.0**511)
+
+
+def check_bandwidth(value, name: str = "bandwidth") -> float:
+    """A real number in :data:`BANDWIDTH_RANGE`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    low, high = BANDWIDTH_RANGE
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(
+            f"{name} must be a finite number in [{low:.6g}, {high:.6g}] (so that {name}² and "
+            f"1/{name}² are normal float64 numbers), got {value!r}"
+        )
+    return value
+
+
+def _largest_row_norm(A: torch.Tensor) -> float:
+    """max_i ‖a_i‖ without overflowing the squares (rows scaled by the largest |entry| first)."""
+    A = A.detach()  # a check, not part of the graph (the gradient path calls it too)
+    largest = float(A.abs().max())
+    if largest == 0.0 or not math.isfinite(largest):
+        return largest
+    return float((A / largest).norm(dim=1).max()) * largest
+
+
+def check_projection(X: torch.Tensor, W: torch.Tensor, proj: torch.Tensor) -> None:
+    """Refuse an overflowed ``X @ W.T`` (its cos/sin would be NaN) with a message that says why.
+
+    Cheap in the usual case: ``|xᵀw| ≤ ‖x‖‖w‖`` (Cauchy–Schwarz), so only when the product of the
+    largest norms nears the dtype's maximum is ``proj`` itself scanned.
+    """
+    x_norm, w_norm = _largest_row_norm(X), _largest_row_norm(W)
+    if x_norm * w_norm < 0.5 * torch.finfo(proj.dtype).max or bool(torch.isfinite(proj.detach()).all()):
+        return
+    raise ValueError(
+        f"X @ W.T overflows {proj.dtype}: rows of X of norm up to {x_norm:.3g} times weights of norm up "
+        f"to {w_norm:.3g}; rescale X (the kernel depends only on differences: centre it) or use a "
+        "larger bandwidth"
+    )
 
 
 class ShiftInvariantKernel(Kernel):
-    """Common feature map of the cos/sin random Fourier features."""
+    """Common feature map of the cos/sin random Fourier features.
+
+    Parameters
+    ----------
+    bandwidth : float in [2⁻⁵¹¹, 2⁵¹¹] ≈ [1.49e-154, 6.70e153]
+        Length scale σ; the range keeps σ² and 1/σ² normal float64 numbers.
+
+    Notes
+    -----
+    The random features ``cos(wᵀx), sin(wᵀx)`` are ill-conditioned far from the origin:
+    ``wᵀx`` is rounded by about ``eps·‖w‖‖x‖``, an absolute error in the phase, so inputs of
+    norm 1e8 at unit bandwidth keep only ~8 digits of each feature (the closed form keeps all
+    of them). The features stay finite and bounded by 1; centre the data first (K does not
+    change) when its norm is far above its spread. An overflowing ``X @ W.T`` is refused.
+    """
 
     def __init__(self, bandwidth: float = 1.0, *, dtype: str = "float64", device: str = "cpu") -> None:
         super().__init__(dtype=dtype, device=device)
-        self.bandwidth = check_positive(bandwidth, "bandwidth")
+        self.bandwidth = check_bandwidth(bandwidth, "bandwidth")
 
     def _param_names(self) -> tuple[str, ...]:
         return ("bandwidth", *super()._param_names())
@@ -31,6 +93,7 @@ class ShiftInvariantKernel(Kernel):
 
     def _features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         proj = X @ W.T
+        check_projection(X, W, proj)
         return torch.stack((torch.cos(proj), torch.sin(proj)), dim=-1)
 
     def _scaled_features(
@@ -42,6 +105,7 @@ class ShiftInvariantKernel(Kernel):
         if torch.is_grad_enabled() and (X.requires_grad or W.requires_grad or scale.requires_grad):
             return super()._scaled_features(X, W, scale)  # out= does not record gradients
         proj = X @ W.T
+        check_projection(X, W, proj)
         if out is None:
             out = torch.empty((*proj.shape, 2), dtype=proj.dtype, device=proj.device)
         else:
@@ -62,8 +126,7 @@ class GaussianKernel(ShiftInvariantKernel):
     """
 
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        sq = (X * X).sum(1)[:, None] + (Z * Z).sum(1)[None, :] - 2.0 * (X @ Z.T)
-        return torch.exp(-sq.clamp_min(0.0) / (2.0 * self.bandwidth**2))
+        return scaled_sq_distances(X, Z, self.bandwidth).mul_(-0.5).exp_()
 
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         return standard_normal((m, d), gen) / self.bandwidth
@@ -80,7 +143,7 @@ class LaplacianKernel(ShiftInvariantKernel):
     with ``gamma = 1/σ``); ``p`` = product of Cauchy(0, 1/σ) coordinates."""
 
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        return torch.exp(-torch.cdist(X, Z, p=1.0) / self.bandwidth)
+        return scaled_l1_distances(X, Z, self.bandwidth).neg_().exp_()
 
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         u = torch.rand((m, d), generator=gen, dtype=torch.float64, device=gen.device)
@@ -91,6 +154,10 @@ class LaplacianKernel(ShiftInvariantKernel):
 
     def _from_uniform(self, U: torch.Tensor, d: int) -> torch.Tensor:
         return torch.tan(math.pi * (U - 0.5)) / self.bandwidth
+
+
+#: r = ‖x − z‖/σ beyond which the Matérn kernel is 0 in float64 and float32
+_FAR = 1e4
 
 
 class MaternKernel(ShiftInvariantKernel):
@@ -108,8 +175,8 @@ class MaternKernel(ShiftInvariantKernel):
     def __init__(
         self, nu: float = 1.5, bandwidth: float = 1.0, *, dtype: str = "float64", device: str = "cpu"
     ) -> None:
-        if nu not in self.SUPPORTED_NU:
-            raise ValueError(f"nu must be one of {self.SUPPORTED_NU}, got {nu!r}")
+        if isinstance(nu, bool) or not isinstance(nu, numbers.Real) or float(nu) not in self.SUPPORTED_NU:
+            raise ValueError(f"nu must be a finite number > 0, one of {self.SUPPORTED_NU}, got {nu!r}")
         super().__init__(bandwidth, dtype=dtype, device=device)
         self.nu = float(nu)
 
@@ -117,7 +184,8 @@ class MaternKernel(ShiftInvariantKernel):
         return ("nu", *super()._param_names())
 
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        r = torch.cdist(X, Z, p=2.0, compute_mode="donot_use_mm_for_euclid_dist") / self.bandwidth
+        # beyond r = 1e4 every ν's K underflows to 0; the clamp keeps (1 + s)·exp(-s) from inf·0
+        r = scaled_sq_distances(X, Z, self.bandwidth).sqrt_().clamp_max_(_FAR)
         if self.nu == 0.5:
             return torch.exp(-r)
         if self.nu == 1.5:
