@@ -21,6 +21,7 @@ from ._validation import (
     as_generator,
     check_positive,
     check_positive_int,
+    check_random_state,
     resolve_device,
     resolve_dtype,
 )
@@ -76,8 +77,11 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         Rows per chunk when evaluating the features; by default chosen from a memory budget.
     dtype : {"float64", "float32"}, default="float64"
     device : str, default="cpu"
-    random_state : int or None, default=None
-        Seed of every random choice; ``None`` means seed 0 (levrf is always reproducible).
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed of every random choice; ``None`` means seed 0 (levrf is always reproducible). A
+        ``numpy.random.Generator`` (or ``RandomState``) gives one seed drawn from it per fit,
+        scikit-learn's convention: the generator advances, so refits differ. A
+        ``torch.Generator`` is refused (``TypeError``): pass an int.
 
     Attributes
     ----------
@@ -173,7 +177,7 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"kernel {kernel!r} has no random features; use levrf.KernelRidge instead")
         Xt = self._torch_input(X, reset=True)
         sampler = make_sampler(self.sampling, **self._sampler_options())
-        gen = as_generator(self.random_state)
+        gen = as_generator(check_random_state(self.random_state))
         sample = sampler.draw(self._kernel_on_device(kernel), Xt, int(self.n_features), gen)
         self.kernel_ = self._kernel_on_device(kernel)
         self.weights_ = sample.weights.to(Xt)

@@ -17,7 +17,7 @@ import torch
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import as_generator, resolve_dtype
+from .._validation import as_generator, check_random_state, resolve_dtype
 from ..features import resolve_kernel
 from ..leverage.samplers import make_sampler
 from ..ridge._base import check_finite, check_ridge_params
@@ -81,7 +81,7 @@ def fit_random_features(features, X, *, blocks: RowBlocks | None = None):
         )
     kernel = features._kernel_on_device(kernel)
     dtype, device = resolve_dtype(features.dtype), kernel.torch_device
-    sample = sampler.draw(kernel, blocks.X, int(features.n_features), as_generator(features.random_state))
+    sample = sampler.draw(kernel, blocks.X, int(features.n_features), as_generator(check_random_state(features.random_state)))
     features.kernel_ = kernel
     features.weights_ = sample.weights.to(dtype=dtype, device=device)
     features.importance_ = sample.importance.to(dtype=dtype, device=device)
