@@ -29,3 +29,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def torch_threads(request) -> int:
+    """Run a test once with one torch thread and once with two, then restore the setting.
+
+    BLAS kernels split and order their sums by thread count, so a result that is exact only by
+    an accident of summation order differs between the two runs even on a 2-core machine.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)

@@ -10,7 +10,15 @@ from torch import nn
 
 import levrf
 from levrf.leverage.samplers import SAMPLERS, Sampler, WeightSample
-from levrf.nn import DeepReLUNet, TwoLayerReLU, dynamic_kernel, empirical_ntk, leverage_init_, ntk_ridge
+from levrf.nn import (
+    DeepReLUNet,
+    TwoLayerReLU,
+    dynamic_kernel,
+    empirical_ntk,
+    leverage_init_,
+    ntk_ridge,
+    train_regularized,
+)
 
 HAS_LEVERAGE = "leverage" in SAMPLERS
 needs_leverage = pytest.mark.skipif(not HAS_LEVERAGE, reason="the 'leverage' sampler has not landed yet")
@@ -104,12 +112,21 @@ def test_deep_dynamic_kernel_equals_autograd_gram(symmetric):
     assert torch.allclose(dynamic_kernel(net, X, Z), JX @ JZ.T, rtol=0, atol=1e-10)
 
 
-def test_symmetric_deep_net_outputs_zero_and_keeps_one_copy_kernel():
+@pytest.mark.parametrize("width", [32, 33])
+def test_symmetric_deep_net_outputs_zero_and_keeps_one_copy_kernel(width, torch_threads):
+    """f(θ(0), ·) = (f_A − f_B)/√2 is exactly 0: the copies run identical computations.
+
+    An odd width puts the second copy's weights at an offset that is not a multiple of the
+    SIMD width; a batched product over copies then rounds them differently (this failed
+    with max|f| ≈ 2e-16 before each copy got its own equally aligned operands).
+    """
     X = unit_rows(10, 4, 0)
-    sym = DeepReLUNet(4, 32, 2, symmetric=True, random_state=11)
-    one = DeepReLUNet(4, 32, 2, random_state=11)
-    assert float(sym(X).detach().abs().max()) == 0.0
-    assert torch.allclose(dynamic_kernel(sym, X), dynamic_kernel(one, X), rtol=1e-12, atol=1e-12)
+    sym = DeepReLUNet(4, width, 2, symmetric=True, random_state=12)
+    one = DeepReLUNet(4, width, 2, random_state=12)
+    assert float(sym(X).detach().abs().max()) == 0.0  # exact by construction, see DeepReLUNet.forward
+    scale = float(dynamic_kernel(one, X).abs().max())
+    tol = torch.finfo(torch.float64).eps * scale * 100  # Θ sums O(depth·width) terms per entry
+    assert torch.allclose(dynamic_kernel(sym, X), dynamic_kernel(one, X), rtol=0, atol=tol)
 
 
 def test_kernel_at_init_is_the_modified_random_feature_gram():
@@ -234,3 +251,116 @@ def test_leverage_init_with_real_sampler():
     sample = leverage_init_(first, second, X, alpha=0.05, generator=4)
     ref = TwoLayerReLU.from_weights(sample.weights, a, sample.importance)
     assert torch.allclose(second(torch.relu(first(X)))[:, 0], ref(X), rtol=0, atol=1e-13)
+
+
+NETWORKS = {
+    "two-layer": lambda **kw: TwoLayerReLU(5, 8, random_state=1, **kw),
+    "deep": lambda **kw: DeepReLUNet(5, 8, 2, random_state=1, **kw),
+    "deep-symmetric": lambda **kw: DeepReLUNet(5, 8, 2, symmetric=True, random_state=1, **kw),
+}
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_networks_check_input_width(name):
+    """Was torch's "mat1 and mat2 shapes cannot be multiplied"."""
+    net = NETWORKS[name]()
+    wrong = unit_rows(4, 3, 0)
+    for call in (net, lambda X: dynamic_kernel(net, X), lambda X: empirical_ntk(net, X),
+                 lambda X: train_regularized(net, X, torch.ones(4, dtype=torch.float64), 0.1, steps=1, quiet=True)):
+        with pytest.raises(ValueError, match="X has 3 columns but the network was built for in_features=5"):
+            call(wrong)
+    with pytest.raises(ValueError, match="Z has 3 columns but the network was built for in_features=5"):
+        dynamic_kernel(net, unit_rows(4, 5, 0), wrong)
+    with pytest.raises(ValueError, match="Z has 3 columns"):
+        net.tangent_kernel(unit_rows(4, 5, 0), wrong)
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_networks_cast_inputs_to_their_dtype(name):
+    """Like the estimators: a float32 (or NumPy, or list) input to a float64 net is computed in float64."""
+    net = NETWORKS[name]()
+    X64 = unit_rows(6, 5, 1)
+    X32 = X64.to(torch.float32)
+    exact = net(X32.to(torch.float64)).detach()  # the float32 values, computed in float64
+    scale = float(exact.abs().max())
+    tol = 16 * torch.finfo(torch.float64).eps * max(scale, 1.0)  # only BLAS order can differ
+    for X in (X32, X32.numpy(), X32.tolist()):
+        out = net(X)
+        assert out.dtype == torch.float64
+        torch.testing.assert_close(out.detach(), exact, rtol=0, atol=tol)
+    net32 = NETWORKS[name](dtype="float32")
+    assert net32(X64).dtype == torch.float32
+    # the network's own X dtype follows, but gradients still reach a tensor input
+    Xg = X32.clone().requires_grad_(True)
+    net(Xg).sum().backward()
+    assert Xg.grad is not None and Xg.grad.dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_networks_refuse_non_finite_inputs(name):
+    net = NETWORKS[name]()
+    X = unit_rows(4, 5, 2)
+    X[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="X contains NaN"):
+        net(X)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        dynamic_kernel(net, X)
+    with pytest.raises(ValueError, match="Z contains NaN"):
+        net.tangent_kernel(unit_rows(4, 5, 2), X)
+
+
+@pytest.mark.parametrize("argument", ["weight", "sign", "importance"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_from_weights_refuses_non_finite_weights(argument, value):
+    """Was: NaN weights flowed through to NaN outputs."""
+    base = TwoLayerReLU(3, 4, random_state=0)
+    parts = {"weight": base.weight.detach().clone(), "sign": base.sign.clone(),
+             "importance": torch.ones(4, dtype=torch.float64)}
+    parts[argument].view(-1)[1] = value
+    with pytest.raises(ValueError, match=f"{argument}.*NaN or infinite"):
+        TwoLayerReLU.from_weights(**parts)
+
+
+def test_from_weights_checks_shapes_types_and_keeps_float32():
+    W = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    net = TwoLayerReLU.from_weights(W, [1, -1, 1, -1])
+    assert net.weight.dtype == torch.float32 and torch.equal(net.weight.detach(), W)
+    with pytest.raises(ValueError, match="sign.*4 entries, got 3"):
+        TwoLayerReLU.from_weights(W, [1, -1, 1])
+    with pytest.raises(TypeError, match="sign"):
+        TwoLayerReLU.from_weights(W, ["a", "b", "c", "d"])
+    with pytest.raises(ValueError, match="importance must be > 0"):
+        TwoLayerReLU.from_weights(W, [1, -1, 1, -1], [1.0, 0.0, 1.0, 1.0])
+
+
+def test_meta_and_unavailable_devices_are_refused_with_a_value_error():
+    """Was: a torch RuntimeError from deep inside (meta tensors hold no values)."""
+    for device in ("meta", "gpu", "cuda:99" if torch.cuda.is_available() else "cuda"):
+        with pytest.raises(ValueError, match="device"):
+            TwoLayerReLU(3, 4, device=device)
+        with pytest.raises(ValueError, match="device"):
+            DeepReLUNet(3, 4, device=device)
+    with pytest.raises(ValueError, match="weight's device"):
+        TwoLayerReLU.from_weights(torch.ones(4, 3, device="meta"), torch.ones(4))
+    meta_net = TwoLayerReLU(3, 4).to("meta")
+    with pytest.raises(ValueError, match="net's device"):
+        dynamic_kernel(meta_net, unit_rows(4, 3, 0))
+    with pytest.raises(ValueError, match="net's device"):
+        train_regularized(meta_net, unit_rows(4, 3, 0), torch.ones(4), 0.1, steps=1, quiet=True)
+    with pytest.raises(ValueError, match="first.weight's device"):
+        leverage_init_(nn.Linear(3, 4, bias=False, device="meta"), nn.Linear(4, 1), unit_rows(5, 3, 0), 0.1)
+    with pytest.raises(ValueError, match="device"):
+        levrf.RandomFeatures(device="meta").fit(unit_rows(5, 3, 0).numpy())
+
+
+def test_empirical_ntk_validates_and_casts_inputs():
+    net = TwoLayerReLU(4, 16, random_state=2)
+    X = unit_rows(5, 4, 3)
+    ref = dynamic_kernel(net, X)
+    tol = 64 * torch.finfo(torch.float64).eps * float(ref.abs().max())
+    torch.testing.assert_close(empirical_ntk(net, X.to(torch.float32).numpy()),
+                               dynamic_kernel(net, X.to(torch.float32)), rtol=0, atol=tol)
+    with pytest.raises(TypeError, match="batch_size"):
+        empirical_ntk(net, X, batch_size=2.5)
+    with pytest.raises(TypeError, match="net"):
+        empirical_ntk("net", X)

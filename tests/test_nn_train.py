@@ -64,7 +64,7 @@ def test_one_step_follows_the_flow_of_the_network():
         assert float((rate - flow).norm() / flow.norm()) < 1e-4, type(net).__name__
 
 
-def test_default_lr_and_history_bookkeeping():
+def test_default_lr_and_history_bookkeeping(torch_threads):
     X, y = data(seed=4)
     net = TwoLayerReLU(5, 200, kappa=2.0, random_state=3)
     lam = float(torch.linalg.eigvalsh(dynamic_kernel(net, X))[-1])
@@ -74,7 +74,7 @@ def test_default_lr_and_history_bookkeeping():
     assert hist.lr == pytest.approx(1 / (4 * lam + 0.1), rel=1e-12) and hist.kappa == 2.0
     assert hist.step == [0, 15, 30, 40] and hist.steps == 40
     assert hist.time == pytest.approx([s * hist.lr for s in hist.step])
-    assert hist.kernel_drift[0] == 0.0 and hist.weight_drift[0] == 0.0
+    assert hist.kernel_drift[0] == 0.0 and hist.weight_drift[0] == 0.0  # H(0) recomputed by the same call
     assert hist.weight_drift[-1] == pytest.approx(float((net.weight.detach() - W0).norm(dim=1).max()), rel=1e-12)
     # the recorded quantities are what they say, recomputed here the direct way
     H_cts = levrf.ReLUNTK()(X)

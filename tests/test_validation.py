@@ -5,12 +5,16 @@ import pandas as pd
 import pytest
 import torch
 
+import levrf
 from levrf._validation import (
     as_generator,
     as_matrix,
+    as_vector,
+    check_network_input,
     check_positive,
     check_positive_int,
     check_probability,
+    check_random_state,
     resolve_device,
     resolve_dtype,
 )
@@ -124,6 +128,11 @@ def test_as_generator_is_reproducible():
     assert torch.equal(torch.randn(3, generator=r1), torch.randn(3, generator=r2))
 
 
+def test_as_generator_accepts_numpy_generators_for_internal_arguments():
+    r1, r2 = as_generator(np.random.default_rng(4)), as_generator(np.random.default_rng(4))
+    assert torch.equal(torch.randn(3, generator=r1), torch.randn(3, generator=r2))
+
+
 def test_as_generator_errors_name_the_argument():
     with pytest.raises(TypeError, match="random_state"):
         as_generator("7")
@@ -150,3 +159,98 @@ def test_resolve_dtype_and_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("device", ["meta", "cuda:99", "xla", "cpu:garbage", "mps", "ipu"])
+def test_resolve_device_refuses_devices_levrf_cannot_compute_on(device):
+    with pytest.raises(ValueError, match="where"):
+        resolve_device(device, name="where")
+
+
+def test_resolve_device_refuses_non_strings_and_meta_tensors():
+    with pytest.raises(TypeError, match="device"):
+        resolve_device(0)
+    with pytest.raises(ValueError, match="Zed's device"):
+        as_matrix(torch.ones(2, 2, device="meta"), "Zed")
+    with pytest.raises(ValueError, match="sign's device"):
+        as_vector(torch.ones(2, device="meta"), 2, "sign", dtype=torch.float64, device=torch.device("cpu"))
+
+
+def test_check_random_state_seeds():
+    assert check_random_state(None) == 0 and check_random_state(np.int64(5)) == 5
+    # a NumPy generator advances: one fresh seed per call, reproducible from its own seed
+    g = np.random.default_rng(1)
+    seeds = [check_random_state(g) for _ in range(3)]
+    assert len(set(seeds)) == 3
+    assert seeds == [check_random_state(h) for h in [np.random.default_rng(1)] * 3]
+    assert check_random_state(np.random.RandomState(2)) == np.random.RandomState(2).randint(0, 2**31 - 1)
+    with pytest.raises(ValueError, match="random_state"):
+        check_random_state(-1)
+    with pytest.raises(ValueError, match="random_state"):
+        check_random_state(2**64)
+
+
+@pytest.mark.parametrize("bad", [torch.Generator(), True, "3", 1.5, [1]],
+                         ids=["torch-generator", "bool", "str", "float", "list"])
+def test_check_random_state_type_errors_name_the_argument(bad):
+    with pytest.raises(TypeError, match="seed"):
+        check_random_state(bad, name="seed")
+
+
+def test_check_network_input():
+    X = torch.ones(3, 4, dtype=torch.float32, requires_grad=True)
+    T = check_network_input(X, 4, dtype=torch.float64, device=torch.device("cpu"))
+    assert T.dtype == torch.float64 and T.requires_grad  # cast, autograd graph kept
+    assert check_network_input([[1, 2]], 2, dtype=torch.float32, device=torch.device("cpu")).dtype == torch.float32
+    with pytest.raises(ValueError, match="X has 3 columns but the network was built for in_features=5"):
+        check_network_input(np.ones((2, 3)), 5, dtype=torch.float64, device=torch.device("cpu"))
+    with pytest.raises(ValueError, match="X has 3 columns but the network was built for in_features=5"):
+        check_network_input(torch.ones(2, 3), 5, dtype=torch.float64, device=torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"Zed must be 2-D.*reshape\(1, -1\)"):
+        check_network_input(torch.ones(3), 3, dtype=torch.float64, device=torch.device("cpu"), name="Zed")
+    with pytest.raises(ValueError, match="Zed contains NaN"):
+        check_network_input(torch.tensor([[1.0, float("nan")]]), 2, dtype=torch.float64,
+                            device=torch.device("cpu"), name="Zed")
+    with pytest.raises(TypeError, match="X must hold real numbers"):
+        check_network_input(torch.ones(2, 2, dtype=torch.bool), 2, dtype=torch.float64, device=torch.device("cpu"))
+
+
+def _estimators():
+    yield "features", lambda rs: levrf.RandomFeatures(levrf.GaussianKernel(), n_features=8, random_state=rs)
+    yield "rf-ridge", lambda rs: levrf.RandomFeatureRidge(levrf.GaussianKernel(), n_features=8, random_state=rs)
+    yield "rf-ridge-cv", lambda rs: levrf.RandomFeatureRidgeCV(kernel=levrf.GaussianKernel(), n_features=8,
+                                                               random_state=rs)
+
+
+def _weights(model):
+    return (model if isinstance(model, levrf.RandomFeatures) else model.features_).weights_
+
+
+@pytest.mark.parametrize("name,make", list(_estimators()), ids=[n for n, _ in _estimators()])
+def test_estimator_random_state(name, make):
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    y = X[:, 0]
+    model = make(4).fit(X, y)
+    first = _weights(model).clone()
+    assert torch.equal(_weights(model.fit(X, y)), first)  # same int: same weights on refit
+    assert torch.equal(_weights(make(4).fit(X, y)), first)
+    gen = np.random.default_rng(3)
+    drawn = make(gen).fit(X, y)
+    seed = np.random.default_rng(3).integers(0, 2**31 - 1)  # the one seed drawn per fit
+    assert torch.equal(_weights(drawn), _weights(make(int(seed)).fit(X, y)))
+    assert not torch.equal(_weights(drawn).clone(), _weights(drawn.fit(X, y)))  # it advanced
+    for bad in (torch.Generator().manual_seed(1), True, "4", 4.0):
+        with pytest.raises(TypeError, match="random_state"):
+            make(bad).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [levrf.nn.TwoLayerReLU, levrf.nn.DeepReLUNet])
+def test_network_random_state(cls):
+    weights = (lambda net: net.weight) if cls is levrf.nn.TwoLayerReLU else (lambda net: net.weights[0])
+    assert torch.equal(weights(cls(3, 6, random_state=2)), weights(cls(3, 6, random_state=2)))
+    assert torch.equal(weights(cls(3, 6)), weights(cls(3, 6, random_state=0)))  # None means seed 0
+    seed = int(np.random.default_rng(5).integers(0, 2**31 - 1))
+    assert torch.equal(weights(cls(3, 6, random_state=np.random.default_rng(5))), weights(cls(3, 6, random_state=seed)))
+    for bad in (torch.Generator().manual_seed(1), False, "2", 2.0):
+        with pytest.raises(TypeError, match="random_state"):
+            cls(3, 6, random_state=bad)

@@ -27,17 +27,36 @@ def resolve_dtype(dtype: str | torch.dtype, name: str = "dtype") -> torch.dtype:
     raise ValueError(f"{name} must be 'float64' or 'float32', got {dtype!r}")
 
 
+_DEVICE_HELP = "'cpu', or 'cuda' / 'cuda:N' on a machine with CUDA"
+
+
 def resolve_device(device: str | torch.device | None, name: str = "device") -> torch.device:
-    """Return a torch device; a CUDA device must actually be available."""
+    """Return a torch device that levrf can compute on: the CPU, or a CUDA device that exists.
+
+    ``None`` means the CPU. Names torch does not know, devices without storage (``"meta"``),
+    CUDA without CUDA, a CUDA index beyond the devices present and other backends all raise a
+    ``ValueError`` naming ``name``.
+    """
     if device is None:
         return torch.device("cpu")
+    if not isinstance(device, str | torch.device):
+        raise TypeError(f"{name} must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"{name} must name a torch device such as 'cpu' or 'cuda', got {device!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{name}={device!r} was requested but CUDA is not available")
-    return dev
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must name a torch device ({_DEVICE_HELP}), got {device!r}") from exc
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name}={device!r} was requested but CUDA is not available; use {name}='cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{name}={device!r} was requested but this machine has {torch.cuda.device_count()} "
+                f"CUDA device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})"
+            )
+        return dev
+    raise ValueError(f"{name}={device!r} is not supported: levrf computes on {_DEVICE_HELP}")
 
 
 def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
@@ -110,32 +129,127 @@ def as_matrix(
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(T.shape)}{hint}")
     if not allow_empty and (T.shape[0] == 0 or T.shape[1] == 0):
         raise ValueError(f"{name} must have at least one row and one column, got shape {tuple(T.shape)}")
-    T = T.to(device=device if device is not None else T.device, dtype=dtype)
+    # a tensor on a device without storage ("meta") cannot be checked for NaN: refuse it here
+    target = device if device is not None else resolve_device(T.device, name=f"{name}'s device")
+    T = T.to(device=target, dtype=dtype)
     if not bool(torch.isfinite(T).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return T
 
 
+#: seeds drawn from a NumPy generator lie in [0, SEED_BOUND)
+SEED_BOUND = 2**31 - 1
+
+
+def check_random_state(random_state, name: str = "random_state") -> int:
+    """The seed that a public ``random_state`` argument stands for, as an int.
+
+    ``None`` means seed 0 (levrf never draws from an unseeded source); an int >= 0 is the seed;
+    a ``numpy.random.Generator`` or ``numpy.random.RandomState`` gives one seed drawn from it,
+    scikit-learn's convention: such an object advances, so each call (each fit) gets a new
+    seed. A ``torch.Generator`` is refused: an estimator or network would share its state, so
+    refits would differ and the model could not be saved.
+    """
+    if random_state is None:
+        return 0
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, SEED_BOUND))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, SEED_BOUND))
+    if isinstance(random_state, torch.Generator):
+        raise TypeError(
+            f"{name} must be None, an int or a numpy.random.Generator, got a torch.Generator; "
+            f"pass an int seed instead (e.g. {name}=0)"
+        )
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise TypeError(
+            f"{name} must be None, an int or a numpy.random.Generator, got {type(random_state).__name__}"
+        )
+    if not 0 <= random_state < 2**64:
+        raise ValueError(f"{name} must be an int in [0, 2**64), got {random_state}")
+    return int(random_state)
+
+
 def as_generator(
     random_state, device: torch.device | str = "cpu", name: str = "random_state"
 ) -> torch.Generator:
-    """Turn ``None``/int/``torch.Generator`` into a ``torch.Generator``.
+    """Turn a seed (see :func:`check_random_state`) or a ``torch.Generator`` into a ``torch.Generator``.
 
-    ``None`` means seed 0: levrf never draws from an unseeded source, so the same call always
-    gives the same numbers. ``name`` is the argument's name in error messages.
+    For internal ``generator`` arguments, which may pass a ``torch.Generator`` on (it is
+    returned as it is). Public ``random_state`` parameters go through
+    :func:`check_random_state` first, which refuses torch generators. ``name`` is the
+    argument's name in error messages.
     """
     if isinstance(random_state, torch.Generator):
         return random_state
-    if random_state is None:
-        random_state = 0
-    if isinstance(random_state, np.random.RandomState):
-        random_state = int(random_state.randint(0, 2**31 - 1))
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+    try:
+        seed = check_random_state(random_state, name)
+    except TypeError:
         raise TypeError(
-            f"{name} must be None, an int or a torch.Generator, got {type(random_state).__name__}"
-        )
-    if random_state < 0:
-        raise ValueError(f"{name} must be >= 0, got {random_state}")
+            f"{name} must be None, an int, a numpy.random.Generator or a torch.Generator, "
+            f"got {type(random_state).__name__}"
+        ) from None
     gen = torch.Generator(device=torch.device(device))
-    gen.manual_seed(int(random_state))
+    gen.manual_seed(seed)
     return gen
+
+
+def check_network_input(
+    X,
+    in_features: int,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+    name: str = "X",
+    check_finite: bool = True,
+) -> torch.Tensor:
+    """Input of a network: a finite (n, in_features) tensor in the network's dtype and on its device.
+
+    Like :func:`as_matrix`, but a torch tensor keeps its autograd graph (the cast is
+    differentiable), and the width is checked against the network's ``in_features``.
+    ``check_finite=False`` skips the one check that reads values (not possible under
+    ``torch.func`` transforms; the caller checks those inputs before the transform).
+    """
+    if not isinstance(X, torch.Tensor):
+        T = as_matrix(X, name, dtype=dtype, device=device)
+    else:
+        if X.is_complex() or X.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
+        if X.ndim != 2:
+            hint = " (reshape a single example with X.reshape(1, -1))" if X.ndim == 1 else ""
+            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}{hint}")
+        T = X.to(device=device, dtype=dtype)
+        if check_finite and not bool(torch.isfinite(T).all()):
+            raise ValueError(f"{name} contains NaN or infinite values")
+    check_n_features(T, in_features, name)
+    return T
+
+
+def check_n_features(T: torch.Tensor, in_features: int, name: str = "X") -> None:
+    """``T`` (n, k) must have ``k == in_features`` columns, the width the network was built for."""
+    if T.shape[1] != in_features:
+        raise ValueError(
+            f"{name} has {T.shape[1]} columns but the network was built for in_features={in_features}"
+        )
+
+
+def as_vector(values, size: int, name: str, *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A finite tensor of ``size`` real numbers (any shape with that many entries is flattened)."""
+    if values is None:
+        raise ValueError(f"{name} must be an array of {size} numbers, got None")
+    if isinstance(values, torch.Tensor):
+        if values.is_complex() or values.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}")
+        resolve_device(values.device, name=f"{name}'s device")
+        T = values.detach()
+    else:
+        A = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
+        if A.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
+        T = torch.from_numpy(np.array(A, dtype=np.float64))
+    T = T.reshape(-1).to(device=device, dtype=dtype)
+    if T.numel() != size:
+        raise ValueError(f"{name} must have {size} entries, got {T.numel()}")
+    if not bool(torch.isfinite(T).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return T

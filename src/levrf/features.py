@@ -22,6 +22,7 @@ from ._validation import (
     as_generator,
     check_positive,
     check_positive_int,
+    check_random_state,
     resolve_device,
     resolve_dtype,
 )
@@ -116,8 +117,11 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         Rows per chunk when evaluating the features; by default chosen from a memory budget.
     dtype : {"float64", "float32"}, default="float64"
     device : str, default="cpu"
-    random_state : int or None, default=None
-        Seed of every random choice; ``None`` means seed 0 (levrf is always reproducible).
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed of every random choice; ``None`` means seed 0 (levrf is always reproducible). A
+        ``numpy.random.Generator`` (or ``RandomState``) gives one seed drawn from it per fit,
+        scikit-learn's convention: the generator advances, so refits differ. A
+        ``torch.Generator`` is refused (``TypeError``): pass an int.
 
     Attributes
     ----------
@@ -229,7 +233,7 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         sampler = self._sampler()
         kernel = kernel.to(self.dtype, self.device)
         sample = sampler.draw(kernel, rows.X if rows.in_memory else rows, int(self.n_features),
-                              as_generator(self.random_state))
+                              as_generator(check_random_state(self.random_state)))
         like = {"dtype": rows.dtype, "device": rows.device}
         self.kernel_ = kernel
         self.weights_ = sample.weights.to(**like)

@@ -19,8 +19,16 @@ import math
 import torch
 from torch import nn
 
-from .._validation import as_generator, check_positive, check_positive_int, resolve_device, resolve_dtype
+from .._validation import (
+    as_generator,
+    check_positive,
+    check_positive_int,
+    check_random_state,
+    resolve_device,
+    resolve_dtype,
+)
 from ..kernels import DeepReLUNTK
+from .inputs import network_input
 
 
 class DeepReLUNet(nn.Module):
@@ -38,10 +46,14 @@ class DeepReLUNet(nn.Module):
         Output scale κ used by :func:`levrf.nn.train_regularized` when not given there.
     symmetric : bool, default=False
         Two identical copies combined as ``(f_A − f_B)/√2`` so that the initial output is 0.
-    random_state : int, torch.Generator or None
-        Seed of the N(0, 1) weights; ``None`` means seed 0.
+    random_state : int, numpy.random.Generator or None
+        Seed of the N(0, 1) weights; ``None`` means seed 0. A NumPy generator gives one seed
+        drawn from it (scikit-learn's convention); a ``torch.Generator`` is refused.
     dtype : {"float64", "float32"}
+        Dtype of the weights. Inputs are cast to it (like levrf's estimators, unlike
+        ``torch.nn.Linear``, which refuses a float32 input to a float64 layer).
     device : str
+        ``"cpu"`` or a CUDA device that exists; inputs are moved to it.
 
     Attributes
     ----------
@@ -73,7 +85,7 @@ class DeepReLUNet(nn.Module):
             raise TypeError(f"symmetric must be a bool, got {type(symmetric).__name__}")
         self.symmetric = symmetric
         tdtype, tdevice = resolve_dtype(dtype), resolve_device(device)
-        gen = as_generator(random_state)
+        gen = as_generator(check_random_state(random_state))
         shapes = [(m, d)] + [(m, m)] * (self.depth - 1) + [(m,)]
         drawn = [torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes]
         copies = 2 if symmetric else 1
@@ -102,24 +114,47 @@ class DeepReLUNet(nn.Module):
         return DeepReLUNTK(self.depth, dtype="float32" if self.copy_scale.dtype == torch.float32
                            else "float64", device=str(self.copy_scale.device))
 
-    def _trace(self, X: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-        """Output (n,), layer inputs ``g^{h−1}`` (c, n, ·) for h = 1..L+1, pre-activations ``f^h``."""
+    def _copy_trace(self, X: torch.Tensor, c: int):
+        """Output (n,), layer inputs and pre-activations of copy ``c`` alone.
+
+        Each copy's weights are cloned into a fresh (equally aligned) buffer first: a view of
+        copy 1 inside the stacked (c, ·) parameter starts at an offset that need not be a
+        multiple of the SIMD width, and BLAS rounds misaligned operands differently. With
+        equal operands, equal alignment and the same call, the two copies of a symmetric net
+        give bitwise-equal outputs, so ``f_A − f_B`` is exactly 0 at initialization.
+        """
         root = math.sqrt(2.0 / self.width)
-        g = X.unsqueeze(0).expand(self.copy_scale.shape[0], *X.shape)
-        inputs, preacts = [], []
         weights = list(self.weights)  # slicing a ParameterList builds a new module each time
+        g, inputs, preacts = X, [], []
         for W in weights[:-1]:
             inputs.append(g)
-            f = g @ W.transpose(1, 2)
+            f = g @ W[c].clone().T
             preacts.append(f)
             g = root * torch.relu(f)
         inputs.append(g)
-        out = torch.einsum("cnm,cm->cn", g, weights[-1])
-        return self.copy_scale @ out, inputs, preacts
+        return g @ weights[-1][c].clone(), inputs, preacts
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        """``f(θ, x_i)`` for each row of ``X`` (n, d): tensor (n,)."""
-        return self._trace(X)[0]
+    def _trace(self, X: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Output (n,), layer inputs ``g^{h−1}`` (c, n, ·) for h = 1..L+1, pre-activations ``f^h``."""
+        traces = [self._copy_trace(X, c) for c in range(self.copy_scale.shape[0])]
+        inputs = [torch.stack(layer) for layer in zip(*(t[1] for t in traces), strict=True)]
+        preacts = [torch.stack(layer) for layer in zip(*(t[2] for t in traces), strict=True)]
+        return self._combine([t[0] for t in traces]), inputs, preacts
+
+    def _combine(self, outputs: list[torch.Tensor]) -> torch.Tensor:
+        """``f_A`` or ``(f_A − f_B)/√2``, the difference taken first so equal copies cancel exactly.
+
+        (``copy_scale @ out`` may fuse the two products into one FMA, which leaves the rounding
+        error of ``f_A/√2`` instead of 0.)
+        """
+        if len(outputs) == 1:
+            return outputs[0]
+        return (outputs[0] - outputs[1]) * (1 / math.sqrt(2))
+
+    def forward(self, X) -> torch.Tensor:
+        """``f(θ, x_i)`` for each row of ``X`` (n, d), cast to the network's dtype: tensor (n,)."""
+        X = network_input(X, self.in_features, self.copy_scale)
+        return self._combine([self._copy_trace(X, c)[0] for c in range(self.copy_scale.shape[0])])
 
     def _backprop(self, inputs, preacts) -> list[torch.Tensor]:
         """Per-example ``∂f(x_i)/∂f^h`` (c, n, m) for every hidden layer, and ``∂f/∂(W^{L+1}g^L)``."""
@@ -139,6 +174,8 @@ class DeepReLUNet(nn.Module):
         The gradient of ``W^h`` at one input is ``δ^h ⊗ g^{h−1}``, so each layer contributes
         ``(G^{h−1} G^{h−1}ᵀ) ⊙ (Δ^h Δ^hᵀ)``; no per-example Jacobian is formed.
         """
+        X = network_input(X, self.in_features, self.copy_scale)
+        Z = None if Z is None else network_input(Z, self.in_features, self.copy_scale, name="Z")
         with torch.no_grad():
             _, gx, fx = self._trace(X)
             dx = self._backprop(gx, fx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validation import as_generator, as_matrix, check_positive
+from .._validation import as_generator, as_matrix, check_positive, resolve_device
 from ..kernels import ReLUNTK
 from ..leverage.samplers import WeightSample
 from .two_layer import draw_leverage
@@ -59,6 +59,7 @@ def leverage_init_(
     dtype, device = first.weight.dtype, first.weight.device
     if dtype not in (torch.float32, torch.float64):
         raise TypeError(f"first.weight must be float32 or float64, got {dtype}")
+    resolve_device(device, name="first.weight's device")
     Xt = as_matrix(X, "X", dtype=dtype, device=device)
     if Xt.shape[1] != d:
         raise ValueError(f"X has {Xt.shape[1]} columns but first expects {d} inputs")

@@ -11,8 +11,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .._validation import as_matrix, check_positive
+from .._validation import as_matrix, check_n_features, check_positive, check_positive_int, resolve_device
 from ..kernels import Kernel, ReLUNTK
+from .inputs import values_checked
 
 
 class RidgePrediction(NamedTuple):
@@ -114,35 +115,58 @@ def dynamic_kernel(net: nn.Module, X, Z=None) -> torch.Tensor:
     ----------
     net : torch module mapping (n, d) inputs to (n,) outputs
     X : array (n, d)
+        Cast to the dtype and device of ``net``'s parameters; ``d`` must be ``net.in_features``
+        when the net has that attribute.
     Z : array (n', d), optional; ``None`` means ``Z = X``
 
     Returns
     -------
     tensor (n, n')
     """
-    if not isinstance(net, nn.Module):
-        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-    p = next(net.parameters(), None)
-    if p is None:
-        raise ValueError("net has no parameters, so it has no tangent kernel")
-    X = as_matrix(X, "X", dtype=p.dtype, device=p.device)
-    Z = None if Z is None else as_matrix(Z, "Z", dtype=p.dtype, device=p.device)
-    if Z is not None and Z.shape[1] != X.shape[1]:
-        raise ValueError(f"Z has {Z.shape[1]} columns but X has {X.shape[1]}")
+    X, Z = net_inputs(net, X, Z)
     if hasattr(net, "tangent_kernel"):
         with torch.no_grad():
             return net.tangent_kernel(X, Z)
     return empirical_ntk(net, X, Z)
 
 
-def empirical_ntk(net: nn.Module, X: torch.Tensor, Z: torch.Tensor | None = None,
+def net_inputs(net: nn.Module, X, Z=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Check ``net`` and cast ``X`` (and ``Z``) to the dtype and device of its parameters.
+
+    Both must be finite and have the same width, ``net.in_features`` when the net has one.
+    """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    p = next(net.parameters(), None)
+    if p is None:
+        raise ValueError("net has no parameters, so it has no tangent kernel")
+    if p.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"net's parameters must be float32 or float64, got {p.dtype}")
+    device = resolve_device(p.device, name="net's device")
+    X = as_matrix(X, "X", dtype=p.dtype, device=device)
+    Z = None if Z is None else as_matrix(Z, "Z", dtype=p.dtype, device=device)
+    width = getattr(net, "in_features", None)
+    if isinstance(width, int):
+        check_n_features(X, width, "X")
+        if Z is not None:
+            check_n_features(Z, width, "Z")
+    if Z is not None and Z.shape[1] != X.shape[1]:
+        raise ValueError(f"Z has {Z.shape[1]} columns but X has {X.shape[1]}")
+    return X, Z
+
+
+def empirical_ntk(net: nn.Module, X, Z=None,
                   batch_size: int = 64) -> torch.Tensor:
     """Tangent kernel of any scalar-output module from per-example Jacobians (``torch.func``).
 
     Builds the Jacobian of ``batch_size`` examples at a time: memory ``batch_size × n_params``.
+    ``X`` and ``Z`` are cast to the dtype and device of the parameters, as in
+    :func:`dynamic_kernel`.
     """
     from torch.func import functional_call, jacrev, vmap
 
+    X, Z = net_inputs(net, X, Z)
+    batch_size = check_positive_int(batch_size, "batch_size")
     params = {k: v.detach() for k, v in net.named_parameters()}
 
     def single(theta, x):
@@ -155,6 +179,7 @@ def empirical_ntk(net: nn.Module, X: torch.Tensor, Z: torch.Tensor | None = None
             blocks.append(torch.cat([j.reshape(j.shape[0], -1) for j in J.values()], dim=1))
         return torch.cat(blocks)
 
-    JX = jac(X)
-    JZ = JX if Z is None else jac(Z)
+    with values_checked():  # checked above; vmap cannot read values
+        JX = jac(X)
+        JZ = JX if Z is None else jac(Z)
     return JX @ JZ.T

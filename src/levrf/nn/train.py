@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from .._validation import as_matrix, check_positive, check_positive_int
 from ..kernels import Kernel
-from .ntk import as_targets, dynamic_kernel, ridge_coefficients
+from .inputs import values_checked
+from .ntk import as_targets, dynamic_kernel, net_inputs, ridge_coefficients
 from .two_layer import TwoLayerReLU
 
 PENALTIES = ("origin", "init")
@@ -175,14 +176,14 @@ class _AutogradEngine:
         self.params = [p for p in net.parameters() if p.requires_grad]
 
     def data_gradient(self, Y: torch.Tensor, kappa: float) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        with torch.enable_grad():
+        with torch.enable_grad(), values_checked():  # X was checked once, before the first step
             u = kappa * self.net(self.X)
             loss = 0.5 * ((Y - u) ** 2).sum()
             grads = torch.autograd.grad(loss, self.params)
         return u.detach(), list(grads)
 
     def predict(self, X: torch.Tensor, test: bool) -> torch.Tensor:
-        with torch.no_grad():
+        with torch.no_grad(), values_checked():
             return self.net(X)
 
 
@@ -213,7 +214,8 @@ def train_regularized(
     net : TwoLayerReLU, DeepReLUNet or any module mapping (n, d) to (n,)
         Positively homogeneous of degree ``net.n_trained_layers`` (default 1) in its parameters.
     X : array (n, d)
-        Training inputs.
+        Training inputs, cast to the dtype and device of ``net``'s parameters; ``d`` must be
+        ``net.in_features`` when the net has that attribute.
     y : array (n,)
         Targets ``Y``.
     alpha : float > 0
@@ -269,11 +271,10 @@ def train_regularized(
         tol = check_positive(tol, "tol")
     if linearized and not isinstance(net, TwoLayerReLU):
         raise ValueError("linearized=True is available for TwoLayerReLU only")
-    p0 = next(net.parameters(), None)
-    if p0 is None:
+    if next(net.parameters(), None) is None:
         raise ValueError("net has no parameters to train")
-    dtype, device = p0.dtype, p0.device
-    X = as_matrix(X, "X", dtype=dtype, device=device)
+    X, _ = net_inputs(net, X)
+    dtype, device = X.dtype, X.device
     Y = as_targets(y, X.shape[0], dtype=dtype, device=device)
     if Y.ndim != 1:
         raise ValueError(f"y must be one-dimensional (n,), got shape {tuple(Y.shape)}")

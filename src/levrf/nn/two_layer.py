@@ -20,12 +20,16 @@ from torch import nn
 from .._validation import (
     as_generator,
     as_matrix,
+    as_vector,
+    check_n_features,
     check_positive,
     check_positive_int,
+    check_random_state,
     resolve_device,
     resolve_dtype,
 )
 from ..kernels import ReLUNTK
+from .inputs import network_input
 
 INITS = ("gaussian", "leverage")
 
@@ -57,10 +61,14 @@ class TwoLayerReLU(nn.Module):
         the sampler decide, a number fixes it).
     pool_size, leverage_method : optional
         Passed to the leverage sampler (see ``levrf.RandomFeatures``).
-    random_state : int, torch.Generator or None
-        Seed of the weights and signs; ``None`` means seed 0.
+    random_state : int, numpy.random.Generator or None
+        Seed of the weights and signs; ``None`` means seed 0. A NumPy generator gives one seed
+        drawn from it (scikit-learn's convention); a ``torch.Generator`` is refused.
     dtype : {"float64", "float32"}
+        Dtype of the weights. Inputs are cast to it (like levrf's estimators, unlike
+        ``torch.nn.Linear``, which refuses a float32 input to a float64 layer).
     device : str
+        ``"cpu"`` or a CUDA device that exists; inputs are moved to it.
 
     Attributes
     ----------
@@ -107,7 +115,7 @@ class TwoLayerReLU(nn.Module):
         if symmetric and m % 2:
             raise ValueError(f"width must be even when symmetric=True, got {m}")
         tdtype, tdevice = resolve_dtype(dtype), resolve_device(device)
-        gen = as_generator(random_state)
+        gen = as_generator(check_random_state(random_state))
         kernel = ReLUNTK(dtype=dtype, device=str(tdevice))
         n_draw = m // 2 if symmetric else m
         self.init, self.symmetric = init, symmetric
@@ -121,8 +129,7 @@ class TwoLayerReLU(nn.Module):
                 raise ValueError("init='leverage' needs the training inputs X and the ridge parameter alpha")
             alpha = check_positive(alpha, "alpha")
             Xt = as_matrix(X, "X", dtype=tdtype, device=tdevice)
-            if Xt.shape[1] != d:
-                raise ValueError(f"X has {Xt.shape[1]} columns but in_features={d}")
+            check_n_features(Xt, d, "X")
             sample = draw_leverage(kernel, Xt, n_draw, alpha / self.kappa**2, gen,
                                    sampling_alpha=sampling_alpha, pool_size=pool_size,
                                    method=leverage_method)
@@ -142,16 +149,21 @@ class TwoLayerReLU(nn.Module):
     # ----------------------------------------------------------------- construction
     @classmethod
     def from_weights(cls, weight, sign, importance=None, kappa: float = 1.0) -> TwoLayerReLU:
-        """A network with given first-layer weights (m, d), signs ``a`` (m,) and ``c`` (m,)."""
-        W = as_matrix(weight, "weight")
+        """A network with given first-layer weights ``W`` (m, d), signs ``a`` (m,) and ``c`` (m,).
+
+        The network takes the dtype of ``weight`` when it is a float32 or float64 tensor
+        (float64 otherwise) and its device. Every entry must be finite, ``c`` > 0.
+        """
+        dtype = (weight.dtype if isinstance(weight, torch.Tensor) and weight.dtype in (torch.float32, torch.float64)
+                 else torch.float64)
+        W = as_matrix(weight, "weight", dtype=dtype)
         m, d = W.shape
-        a = torch.as_tensor(sign, dtype=W.dtype, device=W.device).reshape(-1)
+        a = as_vector(sign, m, "sign (one entry per row of weight)", dtype=W.dtype, device=W.device)
         c = (torch.ones(m, dtype=W.dtype, device=W.device) if importance is None
-             else torch.as_tensor(importance, dtype=W.dtype, device=W.device).reshape(-1))
-        if a.numel() != m or c.numel() != m:
-            raise ValueError(f"sign and importance must have {m} entries (one per row of weight)")
-        if not bool(torch.isfinite(c).all()) or bool((c <= 0).any()):
-            raise ValueError("importance must be finite and > 0")
+             else as_vector(importance, m, "importance (one entry per row of weight)", dtype=W.dtype,
+                            device=W.device))
+        if bool((c <= 0).any()):
+            raise ValueError("importance must be > 0 (c_r = sqrt(p/q) of each neuron)")
         net = cls(d, m, kappa=kappa, dtype="float32" if W.dtype == torch.float32 else "float64",
                   device=str(W.device))
         with torch.no_grad():
@@ -173,12 +185,14 @@ class TwoLayerReLU(nn.Module):
         """``a_r c_r / sqrt(m)``: the fixed second layer, shape (m,)."""
         return self.sign * self.importance / math.sqrt(self.width)
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        """``f(W, x_i)`` for each row of ``X`` (n, d): tensor (n,)."""
+    def forward(self, X) -> torch.Tensor:
+        """``f(W, x_i)`` for each row of ``X`` (n, d), cast to the network's dtype: tensor (n,)."""
+        X = network_input(X, self.in_features, self.weight)
         return torch.relu(X @ self.weight.T) @ self.output_weights()
 
-    def activations(self, X: torch.Tensor) -> torch.Tensor:
+    def activations(self, X) -> torch.Tensor:
         """Indicator matrix ``1[w_rᵀx_i ≥ 0]`` (n, m) for the current weights."""
+        X = network_input(X, self.in_features, self.weight)
         return (X @ self.weight.T >= 0).to(X.dtype)
 
     def limit_kernel(self) -> ReLUNTK:
@@ -188,6 +202,8 @@ class TwoLayerReLU(nn.Module):
 
     def tangent_kernel(self, X: torch.Tensor, Z: torch.Tensor | None = None) -> torch.Tensor:
         """``H(t)`` in closed form: ``(X Zᵀ) ⊙ (S_X diag(c²) S_Zᵀ) / m``, shape (n, n')."""
+        X = network_input(X, self.in_features, self.weight)
+        Z = None if Z is None else network_input(Z, self.in_features, self.weight, name="Z")
         SX = self.activations(X)
         SZ = SX if Z is None else self.activations(Z)
         Z = X if Z is None else Z

@@ -111,7 +111,8 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         Rows per chunk of Ψ.
     dtype : {"float64", "float32"}, default="float64"
     device : str, default="cpu"
-    random_state : int, torch.Generator or None, default=None
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed of the random features (see ``levrf.RandomFeatures``); a ``torch.Generator`` is refused.
 
     Attributes
     ----------

@@ -273,8 +273,8 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
         than ``dtype``.
     device : str, default="cpu"
         ``"cuda"`` computes on the GPU; predictions are returned as NumPy arrays.
-    random_state : int, torch.Generator or None, default=None
-        Seed of the weights (``None`` means seed 0).
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed of the weights (``None`` means seed 0; see ``levrf.RandomFeatures``); a torch.Generator is refused.
 
     Attributes
     ----------
@@ -322,7 +322,8 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
     gram_dtype : {None, "float32", "float64"}, default=None
     refine_tol : float, default=1e-5
     device : str, default="cpu"
-    random_state : int, torch.Generator or None, default=None
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed of the random features (see ``levrf.RandomFeatures``); a ``torch.Generator`` is refused.
 
     Attributes
     ----------
