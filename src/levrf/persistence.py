@@ -98,8 +98,31 @@ class ModelFileError(ValueError):
 # ====================================================================== kinds of learned values
 
 
+@dataclass
+class _Declared:
+    """An array the manifest declares, not read yet: its shape is checked first."""
+
+    member: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    kind: Array
+    where: str
+
+    def __len__(self) -> int:  # a dimension given by the length of an array attribute
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
 class _Context:
-    """Reading state of one file: its archive, the members used so far, the bytes decompressed."""
+    """Reading state of one file: its archive, the members used so far, the bytes declared.
+
+    Decoding runs in two passes. The first rebuilds every estimator with the arrays as
+    :class:`_Declared` placeholders, so that all shapes are checked against each other and the
+    hyperparameters before any array is read; :meth:`materialize` then reads the arrays.
+    """
 
     def __init__(self, archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> None:
         self.archive = archive
@@ -108,13 +131,38 @@ class _Context:
         self.total = 0
         self.checks: list[Callable[[object, dict], None]] = []  # deferred, per estimator
         self.model_dtype = "float64"  # the ``dtype`` of the estimator being decoded
+        self.pending: list[tuple[object, str, _Declared]] = []  # (estimator, attribute, array)
+        self.rebuilt: list[tuple[object, ClassSchema, dict]] = []  # (estimator, schema, dims)
 
     def defer(self, check: Callable[[object, dict], None]) -> None:
         """Run ``check(model, dims)`` once every learned attribute of the estimator is set."""
         self.checks.append(check)
 
+    def materialize(self) -> None:
+        """Read every declared array into its attribute, then run the estimators' own checks."""
+        for model, key, declared in self.pending:
+            data = _read_member(self.archive, self.members[declared.member], declared.nbytes,
+                                f"array member {declared.member!r}", exact=True)
+            array = np.frombuffer(data, dtype=declared.dtype).reshape(declared.shape)
+            vars(model)[key] = declared.kind.finish(array, declared.where)
+        for model, schema, dims in self.rebuilt:  # nested estimators first
+            for check in schema.checks:
+                check(model, dims)
+            _move_to_device(model)
+
+    def declare_array(self, node: dict, where: str, kind: Array) -> _Declared:
+        """Check an ``{"__array__"|"__tensor__": member, "dtype", "shape"}`` node against the caps."""
+        declared = self._declare(node, where, kind._dtypes(self))
+        return _Declared(declared[0], declared[1], declared[2], kind, where)
+
     def read_array(self, node: dict, where: str, dtypes: tuple[str, ...]) -> np.ndarray:
-        """The array a ``{"__array__"|"__tensor__": member, "dtype", "shape"}`` node declares."""
+        """Read at once the (hyperparameter) array a node declares."""
+        name, dtype, shape = self._declare(node, where, dtypes)
+        nbytes = math.prod(shape) * dtype.itemsize
+        data = _read_member(self.archive, self.members[name], nbytes, f"array member {name!r}", exact=True)
+        return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+    def _declare(self, node: dict, where: str, dtypes: tuple[str, ...]) -> tuple[str, np.dtype, tuple]:
         marker = "__tensor__" if "__tensor__" in node else "__array__"
         _keys(node, {marker, "dtype", "shape"}, where)
         name, code, shape = node[marker], node["dtype"], node["shape"]
@@ -134,10 +182,12 @@ class _Context:
         nbytes = size * dtype.itemsize
         if self.total + nbytes > MAX_DECOMPRESSED_BYTES:
             raise ModelFileError(f"the arrays exceed MAX_DECOMPRESSED_BYTES = {MAX_DECOMPRESSED_BYTES}")
-        data = _read_member(self.archive, self.members[name], nbytes, f"array member {name!r}", exact=True)
+        if self.members[name].file_size != nbytes:  # checked again, as a stream, when read
+            raise ModelFileError(f"array member {name!r} declares {self.members[name].file_size} bytes; "
+                                 f"{where} needs {nbytes}")
         self.used.add(name)
         self.total += nbytes
-        return np.frombuffer(data, dtype=dtype).reshape(shape)
+        return name, dtype, tuple(shape)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -280,20 +330,24 @@ class Array(Kind):
     shape: tuple | list = ()
     objects: bool = False  # strings as an object array (as scikit-learn keeps column names)
 
+    marker = "__array__"
+
     def _decode(self, node, ctx, where):
-        if not isinstance(node, dict) or "__array__" not in node:
-            raise ModelFileError(f"{where} must be an array entry, got {_short(node)}")
-        return self._checked(ctx.read_array(node, where, self._dtypes(ctx)), ctx, where)
+        if not isinstance(node, dict) or self.marker not in node:
+            raise ModelFileError(f"{where} must be an {self.marker.strip('_')} entry, got {_short(node)}")
+        declared = ctx.declare_array(node, where, self)
+        shapes = self.shape if isinstance(self.shape, list) else [self.shape]
+        ctx.defer(lambda model, dims: _check_shape(declared.shape, shapes, model, dims, where))
+        return declared
 
     def _dtypes(self, ctx) -> tuple[str, ...]:
         return tuple(_NUMPY_OF_TORCH[resolve_dtype(ctx.model_dtype)] if d == "$dtype" else d
                      for d in self.dtypes)
 
-    def _checked(self, array: np.ndarray, ctx, where: str):
+    def finish(self, array: np.ndarray, where: str):
+        """The attribute's value from the array read from the file."""
         if array.dtype.kind == "f" and not bool(np.isfinite(array).all()):
             raise ModelFileError(f"{where} holds NaN or infinite values")
-        shapes = self.shape if isinstance(self.shape, list) else [self.shape]
-        ctx.defer(lambda model, dims: _check_shape(tuple(array.shape), shapes, model, dims, where))
         if array.dtype.kind == "U" and self.objects:
             return array.astype(object)
         return array
@@ -303,14 +357,16 @@ class Array(Kind):
 class Tensor(Array):
     """A torch tensor: as :class:`Array`, stored as ``{"__tensor__": ...}``, floats only."""
 
-    def _decode(self, node, ctx, where):
-        if not isinstance(node, dict) or "__tensor__" not in node:
-            raise ModelFileError(f"{where} must be a tensor entry, got {_short(node)}")
-        dtypes = self._dtypes(ctx)
-        if not set(dtypes) <= set(_FLOATS):
-            raise ModelFileError(f"{where}: tensors hold float64 or float32")
-        array = self._checked(ctx.read_array(node, where, dtypes), ctx, where)
-        return torch.from_numpy(array)
+    marker = "__tensor__"
+
+    def _dtypes(self, ctx) -> tuple[str, ...]:
+        dtypes = super()._dtypes(ctx)
+        if not set(dtypes) <= set(_FLOATS):  # a schema error, not a file error
+            raise TypeError(f"tensors hold float64 or float32, not {dtypes}")
+        return dtypes
+
+    def finish(self, array: np.ndarray, where: str):
+        return torch.from_numpy(super().finish(array, where))
 
 
 @dataclass(frozen=True)
@@ -691,15 +747,19 @@ def _decode_estimator(spec, ctx: _Context, where: str, *, fitted: bool | None) -
     ctx.checks, ctx.model_dtype = [], getattr(model, "dtype", "float64")
     try:
         for key, node in learned.items():
-            vars(model)[key] = schema.learned[key].decode(node, ctx, f"{where}.{key}")
+            value = schema.learned[key].decode(node, ctx, f"{where}.{key}")
+            if isinstance(value, _Declared):
+                ctx.pending.append((model, key, value))
+            vars(model)[key] = value
         dims: dict[str, int] = {}
-        for check in [*ctx.checks, *schema.checks] if learned else []:
+        for check in ctx.checks:  # shapes and dimensions: the arrays are still placeholders
             check(model, dims)
     finally:
         ctx.checks, ctx.model_dtype = outer_checks, outer_dtype
     if fitted and not _is_fitted(model):
         raise ModelFileError(f"{where} is not fitted")
-    _move_to_device(model)
+    if learned:
+        ctx.rebuilt.append((model, schema, dims))
     return model
 
 
@@ -1039,32 +1099,8 @@ def _read_bounded(path: Path) -> bytes:
 
 def _load(path: Path, secret: bytes | None) -> BaseEstimator:
     data = _read_bounded(path)
-    name = str(path)
-    if len(data) < len(MAGIC) + _PREFIX.size or not data.startswith(MAGIC):
-        raise ModelFileError(f"{name!r} is not a levrf model file")
-    version, auth = _PREFIX.unpack_from(data, len(MAGIC))
-    if version != FORMAT_VERSION:
-        age = "an older" if version < FORMAT_VERSION else "a newer"
-        raise ModelFileError(f"{name!r} has model format version {version}, written by {age} levrf; this levrf "
-                             f"reads only version {FORMAT_VERSION}" + (" (re-fit and save the model again)"
-                                                                      if version < FORMAT_VERSION else ""))
-    if len(data) < _HEADER:
-        raise ModelFileError(f"{name!r} is truncated")
-    if auth not in (AUTH_NONE, AUTH_HMAC_SHA256):
-        raise ModelFileError(f"{name!r} names an unknown authentication scheme {auth}")
-    prefix = data[: len(MAGIC) + _PREFIX.size]
-    digest = data[len(prefix) : len(prefix) + _DIGEST]
-    tag, payload = data[len(prefix) + _DIGEST : _HEADER], data[_HEADER:]
-    if hashlib.sha256(payload).digest() != digest:
-        raise ModelFileError(f"{name!r} is damaged or was altered: checksum mismatch")
-    if auth == AUTH_HMAC_SHA256 and secret is None:
-        raise ModelFileError(f"{name!r} was saved with a key: pass key= (LEVRF_MODEL_KEY for the CLI) to load it")
-    if auth == AUTH_NONE and secret is not None:
-        raise ModelFileError(f"{name!r} carries no authentication tag but a key was given: refused, since a "
-                             "forger would simply drop the tag")
-    if secret is not None and not hmac.compare_digest(tag, _tag(secret, prefix, payload)):
-        raise ModelFileError(f"{name!r} failed authentication: wrong key, or the file was altered")
     try:
+        payload = _authenticated_payload(data, secret)
         archive, members = _open_archive(payload)
         with archive:
             manifest = _read_manifest(archive, members[_MANIFEST])
@@ -1073,9 +1109,39 @@ def _load(path: Path, secret: bytes | None) -> BaseEstimator:
             unused = sorted(set(members) - ctx.used - {_MANIFEST})
             if unused:
                 raise ModelFileError(f"the archive holds members no attribute refers to: {unused[:5]}")
+            ctx.materialize()
         check_is_fitted(model)
     except ModelFileError as exc:
-        raise ModelFileError(f"model file {name!r} refused: {exc}") from None
+        raise ModelFileError(f"model file {str(path)!r} refused: {exc}") from None
     except Exception as exc:  # a bad file must never surface as a torch, sklearn or internal error
-        raise ModelFileError(f"model file {name!r} refused: {type(exc).__name__}: {exc}") from exc
+        raise ModelFileError(f"model file {str(path)!r} refused: {type(exc).__name__}: {exc}") from exc
     return model
+
+
+def _authenticated_payload(data: bytes, secret: bytes | None) -> bytes:
+    """The payload after the header's checks: magic, version, checksum and key."""
+    if len(data) < len(MAGIC) + _PREFIX.size or not data.startswith(MAGIC):
+        raise ModelFileError("not a levrf model file")
+    version, auth = _PREFIX.unpack_from(data, len(MAGIC))
+    if version != FORMAT_VERSION:
+        older = version < FORMAT_VERSION
+        raise ModelFileError(f"model format version {version} was written by {'an older' if older else 'a newer'} "
+                             f"levrf; this levrf reads only version {FORMAT_VERSION}"
+                             + (" (re-fit the model and save it again)" if older else ""))
+    if len(data) < _HEADER:
+        raise ModelFileError("the file is truncated")
+    if auth not in (AUTH_NONE, AUTH_HMAC_SHA256):
+        raise ModelFileError(f"unknown authentication scheme {auth}")
+    prefix = data[: len(MAGIC) + _PREFIX.size]
+    digest = data[len(prefix) : len(prefix) + _DIGEST]
+    tag, payload = data[len(prefix) + _DIGEST : _HEADER], data[_HEADER:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise ModelFileError("the file is damaged or was altered: checksum mismatch")
+    if auth == AUTH_HMAC_SHA256 and secret is None:
+        raise ModelFileError("the file was saved with a key: pass key= (LEVRF_MODEL_KEY for the CLI) to load it")
+    if auth == AUTH_NONE and secret is not None:
+        raise ModelFileError("a key was given but the file carries no authentication tag (a forger would "
+                             "simply drop the tag)")
+    if secret is not None and not hmac.compare_digest(tag, _tag(secret, prefix, payload)):
+        raise ModelFileError("authentication failed: wrong key, or the file was altered")
+    return payload
