@@ -1091,9 +1091,9 @@ def _read_bounded(path: Path) -> bytes:
         if info.st_size > MAX_MODEL_BYTES:
             raise ModelFileError(f"{str(path)!r} has {info.st_size} bytes; the limit is MAX_MODEL_BYTES = "
                                  f"{MAX_MODEL_BYTES}")
-        data = handle.read(MAX_MODEL_BYTES + 1)
-    if len(data) > MAX_MODEL_BYTES:
-        raise ModelFileError(f"{str(path)!r} grew past MAX_MODEL_BYTES = {MAX_MODEL_BYTES} while being read")
+        data = handle.read(info.st_size + 1)  # read(n) reserves n bytes: never more than the file
+    if len(data) != info.st_size:
+        raise ModelFileError(f"{str(path)!r} changed size while being read")
     return data
 
 
