@@ -345,7 +345,7 @@ FORGERIES = [
     ("coef_ two columns, single target", _two_targets, "_single_target"),
     ("weights_ 3-D", _weights_3d, "dimensions|bytes"),
     ("coef_ NaN", _coef_nan, "NaN"),
-    ("coef_ a dict", _set(("learned", "coef_"), {"__dict__": {}}), "tensor"),
+    ("coef_ a dict", _set(("learned", "coef_"), {"__dict__": {}}), "tensor data"),
     ("features_ a list", _set(("learned", "features_"), [1, 2]), "estimator"),
     ("features_ missing", lambda m, a: m["model"]["learned"].pop("features_"), "features_"),
     ("jitter_ a string", _set(("learned", "jitter_"), "x"), "jitter_"),

@@ -8,7 +8,8 @@ Layout of a model file (format version 2)::
 
 The tag is ``HMAC-SHA256(key, MAGIC | version | auth | payload)``. The payload is a zip archive
 (members stored or deflated) holding ``manifest.json`` and one ``arrays/<i>.bin`` member per
-array: the raw little-endian bytes of an array whose dtype and shape the manifest declares. The
+array: the raw little-endian bytes of an array whose dtype, shape and memory order (C or F) the
+manifest declares. The
 manifest is ``{"format_version": 2, "model": ESTIMATOR}`` with ``ESTIMATOR = {"class": NAME,
 "params": {...}, "learned": {...}}``.
 
@@ -105,6 +106,7 @@ class _Declared:
     member: str
     dtype: np.dtype
     shape: tuple[int, ...]
+    order: str  # "C" or "F": the memory layout of the saved array, kept so results stay bit-identical
     kind: Array
     where: str
 
@@ -143,7 +145,7 @@ class _Context:
         for model, key, declared in self.pending:
             data = _read_member(self.archive, self.members[declared.member], declared.nbytes,
                                 f"array member {declared.member!r}", exact=True)
-            array = np.frombuffer(data, dtype=declared.dtype).reshape(declared.shape)
+            array = np.frombuffer(data, dtype=declared.dtype).reshape(declared.shape, order=declared.order)
             vars(model)[key] = declared.kind.finish(array, declared.where)
         for model, schema, dims in self.rebuilt:  # nested estimators first
             for check in schema.checks:
@@ -151,21 +153,22 @@ class _Context:
             _move_to_device(model)
 
     def declare_array(self, node: dict, where: str, kind: Array) -> _Declared:
-        """Check an ``{"__array__"|"__tensor__": member, "dtype", "shape"}`` node against the caps."""
-        declared = self._declare(node, where, kind._dtypes(self))
-        return _Declared(declared[0], declared[1], declared[2], kind, where)
+        """Check an ``{"__array__"|"__tensor__": member, "dtype", "shape", "order"}`` node against the caps."""
+        return _Declared(*self._declare(node, where, kind._dtypes(self)), kind, where)
 
     def read_array(self, node: dict, where: str, dtypes: tuple[str, ...]) -> np.ndarray:
         """Read at once the (hyperparameter) array a node declares."""
-        name, dtype, shape = self._declare(node, where, dtypes)
+        name, dtype, shape, order = self._declare(node, where, dtypes)
         nbytes = math.prod(shape) * dtype.itemsize
         data = _read_member(self.archive, self.members[name], nbytes, f"array member {name!r}", exact=True)
-        return np.frombuffer(data, dtype=dtype).reshape(shape)
+        return np.frombuffer(data, dtype=dtype).reshape(shape, order=order)
 
-    def _declare(self, node: dict, where: str, dtypes: tuple[str, ...]) -> tuple[str, np.dtype, tuple]:
+    def _declare(self, node: dict, where: str, dtypes: tuple[str, ...]) -> tuple[str, np.dtype, tuple, str]:
         marker = "__tensor__" if "__tensor__" in node else "__array__"
-        _keys(node, {marker, "dtype", "shape"}, where)
+        _keys(node, {marker, "dtype", "shape", "order"}, where)
         name, code, shape = node[marker], node["dtype"], node["shape"]
+        if node["order"] not in ("C", "F"):
+            raise ModelFileError(f"{where}: order must be 'C' or 'F', got {_short(node['order'])}")
         if not isinstance(name, str) or name not in self.members:
             raise ModelFileError(f"{where} names a missing array member {name!r}")
         if name in self.used:
@@ -187,7 +190,7 @@ class _Context:
                                  f"{where} needs {nbytes}")
         self.used.add(name)
         self.total += nbytes
-        return name, dtype, tuple(shape)
+        return name, dtype, tuple(shape), node["order"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,7 +228,7 @@ class Int(Kind):
         if not _is_int(node):
             raise ModelFileError(f"{where} must be an integer, got {_short(node)}")
         if (self.min is not None and node < self.min) or (self.max is not None and node > self.max):
-            raise ModelFileError(f"{where} must lie in [{self.min}, {self.max}], got {node}")
+            raise ModelFileError(f"{where} must be {_bounds(self.min, self.max)}, got {node}")
         if self.equals is not None:
             ctx.defer(lambda model, dims: _check_dim(node, self.equals, model, dims, where))
         return node
@@ -246,7 +249,7 @@ class Float(Kind):
         if self.finite and not math.isfinite(value):
             raise ModelFileError(f"{where} must be finite, got {value}")
         if (self.min is not None and not value >= self.min) or (self.max is not None and not value <= self.max):
-            raise ModelFileError(f"{where} must lie in [{self.min}, {self.max}], got {value}")
+            raise ModelFileError(f"{where} must be {_bounds(self.min, self.max)}, got {value}")
         return value
 
 
@@ -334,7 +337,7 @@ class Array(Kind):
 
     def _decode(self, node, ctx, where):
         if not isinstance(node, dict) or self.marker not in node:
-            raise ModelFileError(f"{where} must be an {self.marker.strip('_')} entry, got {_short(node)}")
+            raise ModelFileError(f"{where} must be {self.marker.strip('_')} data, got {_short(node)}")
         declared = ctx.declare_array(node, where, self)
         shapes = self.shape if isinstance(self.shape, list) else [self.shape]
         ctx.defer(lambda model, dims: _check_shape(declared.shape, shapes, model, dims, where))
@@ -619,6 +622,12 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _bounds(low, high) -> str:
+    if low is not None and high is not None:
+        return f"between {low} and {high}"
+    return f">= {low}" if low is not None else f"<= {high}"
+
+
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -878,10 +887,11 @@ def _encode(obj, where: str, arrays: dict[str, np.ndarray]) -> object:
     if isinstance(obj, np.ndarray):
         if obj.dtype == object:
             obj = obj.astype(str)
-        obj = np.ascontiguousarray(obj, dtype=obj.dtype.newbyteorder("<"))
+        order = "F" if obj.flags.f_contiguous and not obj.flags.c_contiguous else "C"
+        obj = np.asarray(obj, dtype=obj.dtype.newbyteorder("<"), order=order)
         name = f"arrays/{len(arrays)}.bin"
         arrays[name] = obj
-        return {"__array__": name, "dtype": obj.dtype.str, "shape": list(obj.shape)}
+        return {"__array__": name, "dtype": obj.dtype.str, "shape": list(obj.shape), "order": order}
     if isinstance(obj, Kernel):
         return {"__kernel__": kernel_to_spec(obj)}
     if isinstance(obj, torch.dtype):
@@ -953,7 +963,7 @@ def _payload(model: BaseEstimator) -> bytes:
         archive.writestr(_MANIFEST, text)
         for name, array in arrays.items():
             with archive.open(name, "w") as member:
-                member.write(array.reshape(-1).view(np.uint8))
+                member.write(array.ravel(order="K").view(np.uint8))  # memory order, no copy
     return buffer.getvalue()
 
 
