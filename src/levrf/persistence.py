@@ -9,9 +9,8 @@ Layout of a model file (format version 2)::
 The tag is ``HMAC-SHA256(key, MAGIC | version | auth | payload)``. The payload is a zip archive
 (members stored or deflated) holding ``manifest.json`` and one ``arrays/<i>.bin`` member per
 array: the raw little-endian bytes of an array whose dtype, shape and memory order (C or F) the
-manifest declares. The
-manifest is ``{"format_version": 2, "model": ESTIMATOR}`` with ``ESTIMATOR = {"class": NAME,
-"params": {...}, "learned": {...}}``.
+manifest declares. The manifest is ``{"format_version": 2, "model": ESTIMATOR}`` with
+``ESTIMATOR = {"class": NAME, "params": {...}, "learned": {...}}``.
 
 Loading never executes code from the file and trusts nothing in it:
 
