@@ -741,7 +741,10 @@ def _decode_estimator(spec, ctx: _Context, where: str, *, fitted: bool | None) -
     values = {k: _decode_param(v, ctx, f"{where}.{k}") for k, v in params.items()}
     model = cls(**(schema.params(values) if schema.params else values))
     for check in schema.validate:
-        check(model) if callable(check) else getattr(model, check)()
+        if callable(check):
+            check(model)
+        else:
+            getattr(model, check)()
     unknown = sorted(set(learned) - set(schema.learned))
     if unknown:
         raise ModelFileError(f"{where} sets learned attributes {unknown} outside the schema of {name}")
