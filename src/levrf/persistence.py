@@ -41,6 +41,7 @@ def _registry() -> dict[str, type]:
     from sklearn.preprocessing import StandardScaler
 
     import levrf
+    from levrf.tabular import TableEncoder
 
     names = [
         "RandomFeatures", "KernelRidge", "RandomFeatureRidge", "RandomFeatureRidgeCV",
@@ -48,7 +49,7 @@ def _registry() -> dict[str, type]:
     ]
     registry = {name: getattr(levrf, name) for name in names if hasattr(levrf, name)}
     registry.update(Pipeline=Pipeline, StandardScaler=StandardScaler,
-                    TransformedTargetRegressor=TransformedTargetRegressor)
+                    TransformedTargetRegressor=TransformedTargetRegressor, TableEncoder=TableEncoder)
     return registry
 
 
