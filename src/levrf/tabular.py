@@ -293,7 +293,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             onehot[np.flatnonzero(~new), codes[~new]] = 1.0
             blocks.append(onehot)
         if imputed:
-            warnings.warn(TableNote(f"imputed {', '.join(imputed)} missing value(s)"), stacklevel=2)
+            warnings.warn(TableNote(f"imputed missing values: {', '.join(imputed)}"), stacklevel=2)
         for note in unseen:
             warnings.warn(TableNote(note), stacklevel=2)
         return np.hstack(blocks)
