@@ -283,7 +283,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             if missing.any():
                 values[missing] = mode
                 imputed.append(f"{int(missing.sum())} in {name!r} (most frequent {mode!r})")
-            codes = pd.Categorical(values, categories=categories).codes
+            codes = pd.Index(categories).get_indexer(values)  # -1: unseen
             new = codes < 0
             if new.any():
                 shown = ", ".join(map(repr, sorted(set(values[new]))[:5]))
