@@ -1,11 +1,30 @@
-"""The ``levrf`` command: demo, experiments, and fit/predict on a user's own table."""
+"""The ``levrf`` command: demo, experiments, and fit/predict on a user's own table.
+
+Exit codes (also in ``levrf --help``): 0 ok, 2 usage (argparse), 3 data (a bad table, column or
+value), 4 model file refused, 5 I/O (a file that cannot be read or written, or an output that
+would overwrite an input or an existing file without ``--force``). Errors are one line on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+import textwrap
 import time
+import warnings
 from pathlib import Path
+
+EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_MODEL, EXIT_IO = 0, 2, 3, 4, 5
+EXIT_CODES_HELP = """exit codes:
+  0  success
+  2  usage error (bad or missing arguments, an invalid --kernel spec)
+  3  data error: a bad table, column or value (missing column, non-numeric target, no rows,
+     infinite or overflowing values, too many rows for --method exact)
+  4  model file refused: damaged, altered, not a levrf model file, or not a fitted regressor
+  5  I/O error: a file cannot be read or written (missing file or directory, permission,
+     --out is a directory), or --out is an input file, or --out exists and --force is not given
+"""
 
 
 def _int_list(text: str) -> list[int]:
@@ -28,27 +47,70 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _kernel_spec(text: str) -> str:
+    from .kernels import kernel_from_spec
+
+    try:
+        kernel_from_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _paragraph(text: str) -> str:
+    return textwrap.fill(text, width=88)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every default, except for required options and options without one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.required or action.default is None or action.default is argparse.SUPPRESS:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
     from .experiments import EXPERIMENTS
+    from .leverage import SAMPLERS
+    from .tabular import CATEGORICAL_MODES, EXACT_MAX_ROWS, METHODS, MISSING_MODES
 
     parser = argparse.ArgumentParser(
-        prog="levrf",
+        prog="levrf", formatter_class=_HelpFormatter, epilog=EXIT_CODES_HELP,
         description="Leverage-score sampling of random features: experiments, reports and models.",
     )
+    parser.add_argument("--version", action="version", version=f"levrf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the main job on embedded data and write a report",
-                          description="Small versions of the experiments on the default dataset, "
-                                      "written as report.md, PNG figures and results.json.")
-    demo.add_argument("--out", default="levrf-report", help="output folder (default: levrf-report)")
+    def add(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, formatter_class=_HelpFormatter, epilog=EXIT_CODES_HELP, **kwargs)
+
+    demo = add("demo", help="run the main job on embedded data and write a report",
+               description=_paragraph("Small versions of the experiments on the default dataset, "
+                           "written as report.md, PNG figures and results.json."))
+    demo.add_argument("--out", default="levrf-report", help="output folder")
+    demo.add_argument("--full", action="store_true", help="the full-size demo (slower)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    exp = sub.add_parser("experiment", help="run one experiment and write JSON + PNG",
-                         description="Run one experiment: " + ", ".join(EXPERIMENTS))
+    exp = add("experiment", help="run one experiment and write JSON + PNG",
+              description=_paragraph("Run one experiment: " + ", ".join(EXPERIMENTS)))
     exp.add_argument("name", choices=sorted(EXPERIMENTS), help="which experiment")
-    exp.add_argument("--dataset", default=None, help="embedded dataset name (levrf.datasets.NAMES)")
-    exp.add_argument("--kernel", default=None,
-                     help="kernel spec, e.g. gaussian:bandwidth=2, relu-ntk, matern:nu=1.5")
+    exp.add_argument("--dataset", default=None, help="embedded dataset name (levrf.datasets.NAMES); "
+                                                     "default: the experiment's own")
+    exp.add_argument("--kernel", type=_kernel_spec, default=None,
+                     help="kernel spec, e.g. gaussian:bandwidth=2, relu-ntk, matern:nu=1.5; "
+                          "default: the experiment's own")
     exp.add_argument("--alpha", type=_positive_float, default=None, help="ridge parameter α > 0")
     exp.add_argument("--features", type=_int_list, default=None, help="numbers of weights m, e.g. 100,400,1600")
     exp.add_argument("--seeds", type=int, default=None, help="number of seeds per point")
@@ -56,26 +118,68 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", default="levrf-results", help="output folder")
     exp.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    fit = sub.add_parser("fit", help="fit random-feature ridge regression to a CSV/Parquet table",
-                         description="Fit RandomFeatureRidge on the numeric columns of a table.")
+    fit = add("fit", help="fit a ridge model to a CSV/Parquet table and save it",
+              description=_paragraph("Fit a ridge model on the columns of a table and save it as a model file. Numeric "
+                          "columns are standardized, categorical (text) columns one-hot encoded, missing values "
+                          "imputed with the training median / most frequent value (a note on stderr says how "
+                          "many); the model stores all of it, so `levrf predict` applies the same transform and "
+                          "matches columns by name. The target is standardized too. Method: random-feature "
+                          "ridge regression, or exact kernel ridge for kernels without random features "
+                          f"(deep-relu-ntk), at most {EXACT_MAX_ROWS:,} rows. The summary line gives R² on a "
+                          "held-out 10% of the rows, computed before the final fit on all rows."))
     fit.add_argument("--data", required=True, help="training table (.csv or .parquet)")
-    fit.add_argument("--target", required=True, help="name of the target column")
-    fit.add_argument("--columns", default=None, help="comma-separated predictor columns (default: all others)")
-    fit.add_argument("--kernel", default="gaussian", help="kernel spec (default gaussian, bandwidth sqrt(d))")
-    fit.add_argument("--features", type=int, default=256, help="number of random weights m")
-    fit.add_argument("--sampling", default="gaussian", help="weight sampler: gaussian, qmc, leverage, rejection, surrogate")
+    fit.add_argument("--target", required=True, help="name of the (numeric) target column")
+    fit.add_argument("--columns", default=None,
+                     help="comma-separated predictor columns, not the target; default: all columns but the target")
+    fit.add_argument("--kernel", type=_kernel_spec, default="gaussian",
+                     help="kernel spec, e.g. gaussian:bandwidth=2, matern:nu=1.5, relu-ntk, deep-relu-ntk:depth=3 "
+                          "(no bandwidth: sqrt(d), d the number of columns after encoding)")
+    fit.add_argument("--method", choices=METHODS, default="auto",
+                     help="random-features (RandomFeatureRidge) or exact (KernelRidge, an n × n kernel matrix, at "
+                          f"most {EXACT_MAX_ROWS:,} rows); auto: exact only for kernels without random features")
+    fit.add_argument("--features", type=_positive_int, default=256, help="number of random weights m")
+    fit.add_argument("--sampling", choices=sorted(SAMPLERS), default="gaussian", help="weight sampler")
     fit.add_argument("--alpha", type=_positive_float, default=1e-2, help="ridge parameter α > 0")
-    fit.add_argument("--seed", type=int, default=0, help="random seed")
-    fit.add_argument("--out", required=True, help="model file to write")
-    fit.add_argument("--quiet", action="store_true")
+    fit.add_argument("--categorical", choices=CATEGORICAL_MODES, default="onehot",
+                     help="non-numeric columns: one-hot encode (unseen categories at predict: all zeros), "
+                          "drop them, or refuse them")
+    fit.add_argument("--missing", choices=MISSING_MODES, default="impute",
+                     help="missing values: impute (median / most frequent), drop the rows (predict then refuses "
+                          "rows with a missing value), or refuse them; rows without a target are always dropped "
+                          "except with error")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (weights and the held-out split)")
+    fit.add_argument("--out", required=True, help="model file to write (never one of the inputs)")
+    fit.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    pred = sub.add_parser("predict", help="predict with a saved model",
-                          description="Predict the rows of a table with a model written by `levrf fit`.")
+    pred = add("predict", help="predict with a saved model",
+               description=_paragraph("Predict the rows of a table with a model written by `levrf fit`: the model's "
+                           "predictor columns are taken from the table by name (any order; other columns are "
+                           "ignored) and transformed as in training. A model saved from Python after a fit on a "
+                           "NumPy array has no column names: the table must then have exactly its number of "
+                           "columns, in training order. Writes a CSV with one column, prediction."))
     pred.add_argument("--model", required=True, help="model file written by `levrf fit`")
     pred.add_argument("--data", required=True, help="table (.csv or .parquet) with the model's columns")
-    pred.add_argument("--out", required=True, help="CSV file for the predictions")
-    pred.add_argument("--quiet", action="store_true")
+    pred.add_argument("--out", required=True, help="CSV file for the predictions (never one of the inputs)")
+    pred.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    pred.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    from .persistence import ModelFileError
+
+    if isinstance(exc, ModelFileError):  # before ValueError: it is one
+        return EXIT_MODEL
+    if isinstance(exc, OSError):
+        return EXIT_IO
+    if isinstance(exc, ValueError | TypeError):
+        return EXIT_DATA
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,19 +189,41 @@ def main(argv: list[str] | None = None) -> int:
     from .progress import enable
 
     enable(not getattr(args, "quiet", False))
-    try:
-        message = COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
-        print(f"levrf {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    prefix = f"levrf {args.command}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            message = COMMANDS[args.command](args)
+        except Exception as exc:
+            code = _exit_code(exc)
+            if code is None:
+                raise
+            _print_warnings(prefix, caught)
+            print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
+            return code
+    _print_warnings(prefix, caught)
     print(f"{message} ({time.perf_counter() - start:.1f} s)")
-    return 0
+    return EXIT_OK
+
+
+def _print_warnings(prefix: str, caught: list[warnings.WarningMessage]) -> None:
+    from .tabular import TableNote
+
+    for record in caught:
+        kind = "note" if issubclass(record.category, TableNote) else "warning"
+        print(f"{prefix}: {kind}: {_one_line(record.message)}", file=sys.stderr)
 
 
 def _demo(args) -> str:
     from .report import run_demo
 
-    report = run_demo(Path(args.out), quiet=args.quiet)
+    options = {"quiet": args.quiet}
+    # TODO(lead): drop this check once run_demo(full=...) from the demo branch is merged
+    if "full" in inspect.signature(run_demo).parameters:
+        options["full"] = args.full
+    elif args.full:
+        raise ValueError("--full needs a levrf whose run_demo has a full mode; this one has none")
+    report = run_demo(Path(args.out), **options)
     return f"demo report written to {report}"
 
 
@@ -114,19 +240,27 @@ def _experiment(args) -> str:
 
 
 def _fit(args) -> str:
-    from .tabular import fit_table
+    from .persistence import save
+    from .tabular import check_output_path, fit_table
 
-    model, n_rows = fit_table(args.data, args.target, columns=args.columns, kernel=args.kernel,
-                              n_features=args.features, sampling=args.sampling, alpha=args.alpha,
-                              seed=args.seed, out=args.out)
-    return f"fitted {type(model).__name__} on {n_rows} rows; model written to {args.out}"
+    check_output_path(args.out, [args.data], force=args.force, name="--out")
+    model, summary = fit_table(args.data, args.target, columns=args.columns, kernel=args.kernel,
+                               n_features=args.features, sampling=args.sampling, alpha=args.alpha,
+                               seed=args.seed, method=args.method, categorical=args.categorical,
+                               missing=args.missing)
+    save(model, args.out)
+    return f"{summary.describe()}; model written to {args.out}"
 
 
 def _predict(args) -> str:
-    from .tabular import predict_table
+    import pandas as pd
 
-    n_rows = predict_table(args.model, args.data, args.out)
-    return f"predicted {n_rows} rows; written to {args.out}"
+    from .tabular import check_output_path, predict_table, write_csv_atomic
+
+    check_output_path(args.out, [args.data, args.model], force=args.force, name="--out")
+    prediction = predict_table(args.model, args.data)
+    write_csv_atomic(pd.DataFrame({"prediction": prediction}), args.out)
+    return f"predicted {len(prediction)} rows; written to {args.out}"
 
 
 COMMANDS = {"demo": _demo, "experiment": _experiment, "fit": _fit, "predict": _predict}

@@ -566,6 +566,18 @@ _CLASSES = Array(_LABELS, shape=("?classes",))
 _LEVRF_CHECKS = ("_check_params",)
 _SKLEARN_CHECKS = ("_validate_params",)
 
+def _table_encoder_consistent(model, dims) -> None:
+    """The encoded columns are columns the encoder saw, each once, and each category list is a
+    sorted list of distinct values that contains its column's most frequent value."""
+    seen = [str(c) for c in model.feature_names_in_]
+    used = [*model.numeric_columns_, *model.categorical_columns_]
+    if len(set(used)) != len(used) or not set(used) <= set(seen):
+        raise ValueError("numeric_columns_ and categorical_columns_ must be distinct columns of feature_names_in_")
+    for column, categories, mode in zip(model.categorical_columns_, model.categories_, model.modes_, strict=True):
+        if categories != sorted(set(categories)) or mode not in categories:
+            raise ValueError(f"categories_ of {column!r} must be sorted distinct values holding its mode {mode!r}")
+
+
 #: every class a model file may name, with its learned state (add a class: add an entry)
 SCHEMA: dict[str, ClassSchema] = {
     "RandomFeatures": ClassSchema(
@@ -601,6 +613,15 @@ SCHEMA: dict[str, ClassSchema] = {
          "scale_": Array(_FLOATS, shape=("n_features_in_",), none=True),
          "_sklearn_output_config": _OUTPUT_CONFIG},
         _SKLEARN_CHECKS, (_scaler_consistent,)),
+    "TableEncoder": ClassSchema(
+        "levrf.tabular.TableEncoder",
+        {"n_features_in_": Int(min=1), "feature_names_in_": Array(("<U",), shape=("n_features_in_",), objects=True),
+         "numeric_columns_": ListOf(Str()), "categorical_columns_": ListOf(Str()),
+         "medians_": Array(("<f8",), shape=("numeric_columns_",)),
+         "categories_": ListOf(ListOf(Str()), length="categorical_columns_"),
+         "modes_": ListOf(Str(), length="categorical_columns_"),
+         "_sklearn_output_config": _OUTPUT_CONFIG},
+        _LEVRF_CHECKS, (_table_encoder_consistent,)),
     "Pipeline": ClassSchema(
         "sklearn.pipeline.Pipeline", {"_sklearn_output_config": _OUTPUT_CONFIG},
         ("_validate_params", "_validate_steps", _no_cache), parts=_pipeline_steps, params=_pipeline_params),

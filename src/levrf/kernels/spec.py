@@ -6,6 +6,8 @@ A spec is ``NAME`` or ``NAME:key=value,key=value``, e.g. ``gaussian:bandwidth=2`
 
 from __future__ import annotations
 
+import inspect
+
 from .base import Kernel
 from .relu import ArcCosineKernel, DeepReLUNTK, ReLUNTK
 from .shift_invariant import GaussianKernel, LaplacianKernel, MaternKernel
@@ -33,25 +35,39 @@ def kernel_from_spec(spec: str, *, default_bandwidth: float | None = None) -> Ke
     name = name.strip().lower()
     if name not in KERNELS:
         raise ValueError(f"unknown kernel {name!r}; known kernels: {', '.join(KERNELS)}")
+    cls = KERNELS[name]
+    allowed = kernel_parameters(cls)
     params: dict = {}
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, value = item.partition("=")
-        if not eq:
-            raise ValueError(f"kernel parameter {item!r} in {spec!r} must look like key=value")
         key = key.strip()
+        if not eq:
+            raise ValueError(f"kernel parameter {item!r} in {spec!r} must look like key=value; the parameters of "
+                             f"{name!r} are {', '.join(allowed)}")
+        if key not in allowed:
+            raise ValueError(f"kernel {name!r} has no parameter {key!r}; its parameters are {', '.join(allowed)}")
+        if key in params:
+            raise ValueError(f"kernel parameter {key!r} is given twice in {spec!r}")
         try:
             params[key] = (
                 value.strip() if key in _STR_PARAMS else int(value) if key in _INT_PARAMS else float(value)
             )
         except ValueError as exc:
-            raise ValueError(f"kernel parameter {key} in {spec!r} must be a number, got {value!r}") from exc
-    cls = KERNELS[name]
-    if default_bandwidth is not None and "bandwidth" not in params and name in {"gaussian", "laplacian", "matern"}:
+            kind = "an integer" if key in _INT_PARAMS else "a number"
+            raise ValueError(f"kernel parameter {key} in {spec!r} must be {kind}, got {value.strip()!r}") from exc
+    if default_bandwidth is not None and "bandwidth" not in params and "bandwidth" in allowed:
         params["bandwidth"] = default_bandwidth
     try:
         return cls(**params)
-    except TypeError as exc:
-        raise ValueError(f"bad parameters for kernel {name!r}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad parameters for kernel {name!r} in {spec!r}: {exc}") from exc
+
+
+def kernel_parameters(cls: type[Kernel]) -> list[str]:
+    """The keyword parameters a kernel class accepts, in the order of its signature."""
+    signature = inspect.signature(cls.__init__)
+    return [p.name for p in signature.parameters.values()
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 _DEFAULTS = {"dtype": "float64", "device": "cpu"}
