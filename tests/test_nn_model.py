@@ -199,8 +199,8 @@ class _FixedSampler(Sampler):
     calls: list = []
 
     @classmethod
-    def from_options(cls, **options):
-        cls.calls.append(options)
+    def from_config(cls, config):
+        cls.calls.append(config)
         return cls()
 
     def draw(self, kernel, X, m, generator):
@@ -217,7 +217,7 @@ def test_leverage_plumbing_with_stand_in_sampler(monkeypatch):
     net = TwoLayerReLU(3, 8, init="leverage", alpha=0.2, kappa=2.0, X=X, symmetric=True, random_state=1)
     half = torch.linspace(0.5, 2.0, 4, dtype=torch.float64)
     assert torch.equal(net.importance, torch.cat([half, half]))
-    assert _FixedSampler.calls[-1]["alpha"] == pytest.approx(0.2 / 4.0)  # the ridge of κ²H + αI
+    assert _FixedSampler.calls[-1].alpha == pytest.approx(0.2 / 4.0)  # the ridge of κ²H + αI
     assert net.init_info == {"stand_in": True}
     first, second = nn.Linear(3, 6, bias=False).double(), nn.Linear(6, 1).double()
     a = torch.tensor([1.0, -1, 1, 1, -1, -1], dtype=torch.float64)
