@@ -17,9 +17,10 @@ SUBCOMMANDS = ["demo", "experiment", "fit", "predict"]
 EPS = torch.finfo(torch.float64).eps
 
 
-def run(*args, cwd=None):
+def run(*args, cwd=None, env=None):
+    environment = None if env is None else {**os.environ, **env}
     return subprocess.run([sys.executable, "-m", "levrf", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+                          cwd=cwd, timeout=300, env=environment)
 
 
 def refused(proc, code: int, *fragments: str) -> None:
@@ -356,3 +357,23 @@ def test_unnamed_model_uses_columns_by_position(tmp_path, table):
     pd.DataFrame(X).iloc[:, ::-1].to_csv(tmp_path / "reversed.csv", index=False)
     refused(run("predict", "--model", tmp_path / "numpy.levrf", "--data", tmp_path / "reversed.csv",
                 "--out", tmp_path / "q.csv"), 3, "used by position", "out of that order")
+
+
+def test_model_key_from_the_environment_signs_and_checks_model_files(tmp_path, table):
+    folder, _ = table
+    model = tmp_path / "signed.levrf"
+    key = {"LEVRF_MODEL_KEY": "correct horse battery staple"}
+    proc = run("fit", "--data", folder / "train.csv", "--target", "target", "--features", 16, "--out", model, env=key)
+    assert proc.returncode == 0, proc.stderr
+    ok = run("predict", "--model", model, "--data", folder / "train.csv", "--out", tmp_path / "p.csv", env=key)
+    assert ok.returncode == 0, ok.stderr
+    # the same file without the key, or with another one, is refused as a model-file error
+    refused(run("predict", "--model", model, "--data", folder / "train.csv", "--out", tmp_path / "q.csv",
+                env={"LEVRF_MODEL_KEY": ""}), 4, "key")
+    refused(run("predict", "--model", model, "--data", folder / "train.csv", "--out", tmp_path / "r.csv",
+                env={"LEVRF_MODEL_KEY": "wrong"}), 4)
+    with pytest.raises(levrf.ModelFileError):
+        levrf.load(model, key="wrong")
+    from sklearn.base import is_regressor
+
+    assert is_regressor(levrf.load(model, key=key["LEVRF_MODEL_KEY"]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import sys
 import textwrap
 import time
@@ -16,7 +17,13 @@ import warnings
 from pathlib import Path
 
 EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_MODEL, EXIT_IO = 0, 2, 3, 4, 5
-EXIT_CODES_HELP = """exit codes:
+#: environment variable holding the model files' authenticity key (HMAC-SHA256; docs/security.md)
+MODEL_KEY_VARIABLE = "LEVRF_MODEL_KEY"
+EXIT_CODES_HELP = """environment:
+  LEVRF_MODEL_KEY  when set, `fit` signs the model file with this key and `predict` refuses a
+                   file not signed with it (HMAC-SHA256; see docs/security.md)
+
+exit codes:
   0  success
   2  usage error (bad or missing arguments, an invalid --kernel spec)
   3  data error: a bad table, column or value (missing column, non-numeric target, no rows,
@@ -239,6 +246,11 @@ def _experiment(args) -> str:
     return f"experiment {args.name}: wrote {paths['json']} and {paths['png']}"
 
 
+def model_key() -> str | None:
+    """The model files' authenticity key: ``LEVRF_MODEL_KEY`` when set and non-empty."""
+    return os.environ.get(MODEL_KEY_VARIABLE) or None
+
+
 def _fit(args) -> str:
     from .persistence import save
     from .tabular import check_output_path, fit_table
@@ -248,7 +260,7 @@ def _fit(args) -> str:
                                n_features=args.features, sampling=args.sampling, alpha=args.alpha,
                                seed=args.seed, method=args.method, categorical=args.categorical,
                                missing=args.missing)
-    save(model, args.out)
+    save(model, args.out, key=model_key())
     return f"{summary.describe()}; model written to {args.out}"
 
 
@@ -258,7 +270,7 @@ def _predict(args) -> str:
     from .tabular import check_output_path, predict_table, write_csv_atomic
 
     check_output_path(args.out, [args.data, args.model], force=args.force, name="--out")
-    prediction = predict_table(args.model, args.data)
+    prediction = predict_table(args.model, args.data, key=model_key())
     write_csv_atomic(pd.DataFrame({"prediction": prediction}), args.out)
     return f"predicted {len(prediction)} rows; written to {args.out}"
 

@@ -450,13 +450,6 @@ def _kernel_in_place(model, dims) -> None:
                          f"dtype={model.dtype!r} on device={model.device!r}")
 
 
-def _sampler_options_valid(model) -> None:
-    """``sampling`` and its options build a sampler, as in ``RandomFeatures.fit``."""
-    from .leverage.samplers import make_sampler
-
-    make_sampler(model.sampling, **model._sampler_options())
-
-
 def _random_features_consistent(model, dims) -> None:
     if not model.kernel_.has_features:
         raise ValueError(f"kernel_ {model.kernel_!r} has no random features")
@@ -581,7 +574,7 @@ def _table_encoder_consistent(model, dims) -> None:
 #: every class a model file may name, with its learned state (add a class: add an entry)
 SCHEMA: dict[str, ClassSchema] = {
     "RandomFeatures": ClassSchema(
-        "levrf.features.RandomFeatures", _RANDOM_FEATURES, (*_LEVRF_CHECKS, _sampler_options_valid),
+        "levrf.features.RandomFeatures", _RANDOM_FEATURES, (*_LEVRF_CHECKS, "_sampler"),
         (_kernel_in_place, _random_features_consistent)),
     "RandomFeatureRidge": ClassSchema(
         "levrf.ridge.RandomFeatureRidge",

@@ -420,7 +420,8 @@ def _parse_columns(columns, frame: pd.DataFrame, target: str) -> list[str]:
 def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, kernel: str = "gaussian",
               n_features: int = 256, sampling: str = "gaussian", alpha: float = 1e-2, seed: int = 0,
               method: str = "auto", categorical: str = "onehot", missing: str = "impute",
-              score: bool = True, out: str | Path | None = None, force: bool = False):
+              score: bool = True, out: str | Path | None = None, force: bool = False,
+              key: bytes | str | None = None):
     """Encode, standardize and fit a ridge model on a table; optionally save it.
 
     The model is ``TransformedTargetRegressor(Pipeline([TableEncoder, StandardScaler, ridge]),
@@ -514,7 +515,7 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
         n_holdout = len(y_test)
     model.fit(X, y)
     if out is not None:
-        save(model, out)
+        save(model, out, key=key)
     summary = FitSummary(n_rows=len(y), n_columns=d, predictors=names, kernel=kernel_to_spec(spec, digits=4),
                          method=method, n_features=n_features if method == "random-features" else None,
                          sampling=sampling if method == "random-features" else None, alpha=alpha, score=r2,
@@ -522,8 +523,10 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
     return model, summary
 
 
-def load_regressor(path: str | os.PathLike) -> BaseEstimator:
+def load_regressor(path: str | os.PathLike, *, key: bytes | str | None = None) -> BaseEstimator:
     """Load a model file that holds a fitted levrf regressor (or a pipeline ending in one).
+
+    ``key``: the authenticity key the file was saved with (see ``docs/security.md``).
 
     Raises ``levrf.ModelFileError`` for any other content, ``FileNotFoundError`` for a missing file.
     """
@@ -538,7 +541,7 @@ def load_regressor(path: str | os.PathLike) -> BaseEstimator:
 
     if hasattr(levrf, "RandomFeatureRidgeCV"):
         kinds.append(levrf.RandomFeatureRidgeCV)
-    model = load(path, expected=tuple(kinds))
+    model = load(path, expected=tuple(kinds), key=key)
     inner = model.regressor_ if isinstance(model, TransformedTargetRegressor) and hasattr(model, "regressor_") else model
     if not is_regressor(model) or not is_regressor(inner):
         raise ModelFileError(f"{str(path)!r} holds a {type(model).__name__} that is not a regressor; "
@@ -601,14 +604,14 @@ def select_predictors(model, frame: pd.DataFrame, source: str = "DATA"):
     return values
 
 
-def predict_table(model_path, data, out=None, *, force: bool = False) -> np.ndarray:
+def predict_table(model_path, data, out=None, *, force: bool = False, key: bytes | str | None = None) -> np.ndarray:
     """Predict every row of ``data`` with a saved model; optionally write a CSV ``prediction`` column.
 
     Columns are matched by name (see :func:`select_predictors`). Returns the predictions.
     """
     if out is not None:
         check_output_path(out, [data, model_path], force=force)
-    model = load_regressor(model_path)
+    model = load_regressor(model_path, key=key)
     frame = read_table(data)
     X = select_predictors(model, frame, str(data))
     prediction = np.asarray(model.predict(X), dtype=np.float64).reshape(len(frame), -1)[:, 0]
