@@ -8,14 +8,25 @@ imported only when a Dask array is met (``pip install levrf[dask]``). See ``docs
 
 from ._lazy import is_dask_collection
 from .io import from_csv, from_parquet, from_zarr, read_table
-from .reduce import IncompleteReductionError, RowBlocks, as_row_blocks, reduce_row_blocks
+from .reduce import (
+    DistributedFitError,
+    FaultPolicy,
+    IncompleteReductionError,
+    RowBlocks,
+    as_row_blocks,
+    fault_policy,
+    reduce_row_blocks,
+)
 from .shipping import Shipped, unpickle_count
 
 __all__ = [
+    "DistributedFitError",
+    "FaultPolicy",
     "IncompleteReductionError",
     "RowBlocks",
     "Shipped",
     "as_row_blocks",
+    "fault_policy",
     "fit_random_features",
     "fit_ridge",
     "from_csv",
