@@ -77,9 +77,12 @@ class FaultPolicy:
     retries : int, default DEFAULT_RETRIES
         How many times one task may fail and be run again: a task that raised an exception is
         re-run up to ``retries`` times (``Client.compute(retries=...)``), then its exception is
-        raised; a task whose worker died while running it is re-run until its worker has died
-        ``max(retries, allowed_failures) + 1`` times (``allowed_failures`` is the scheduler's
-        ``distributed.scheduler.allowed-failures``), then :class:`DistributedFitError` is raised.
+        raised. A task whose worker died while running it is re-run by the scheduler up to its
+        ``distributed.scheduler.allowed-failures`` times (``a``, Dask's default 3); beyond that
+        the whole reduction is submitted again (its partial sums are recomputed) as long as the
+        task's deaths, ``a + 1`` per give-up, do not exceed ``retries``; then
+        :class:`DistributedFitError` is raised. With the defaults (``a = retries = 3``) a task
+        may die 3 times and the 4th death ends the fit.
     timeout : float or None, default DEFAULT_TIMEOUT_S
         Seconds the whole reduction may take from its submission; then the remaining tasks
         are cancelled and :class:`DistributedFitError` is raised. ``None``: no deadline.
@@ -401,8 +404,8 @@ def _compute_on_client(client, root, covers: dict, blocks: RowBlocks, policy: Fa
     from distributed import KilledWorker
 
     deadline = None if policy.timeout is None else time.monotonic() + policy.timeout
-    future = client.compute(root, retries=policy.retries)
-    deaths: dict = {}  # failed task key -> how many times its worker died (a lower bound)
+    future = _submit(client, root, policy.retries)
+    deaths: dict = {}  # task key -> how many times the workers running it died, over all submissions
     done = False
     try:
         while True:
@@ -412,17 +415,21 @@ def _compute_on_client(client, root, covers: dict, blocks: RowBlocks, policy: Fa
                 done = True
                 return total
             except KilledWorker as exc:
+                # the scheduler gives a task up after allowed_failures + 1 deaths of its workers
                 key = exc.task
-                # the scheduler reports a task after allowed_failures + 1 deaths, then after each
-                # further one (its count of deaths survives a retry)
-                deaths[key] = deaths[key] + 1 if key in deaths else exc.allowed_failures + 1
+                deaths[key] = deaths.get(key, 0) + exc.allowed_failures + 1
                 if deaths[key] > policy.retries:
                     cause = (
                         f"the workers running task {key!r} died {deaths[key]} times, more than "
                         f"retries={policy.retries} allows"
                     )
                     raise _fit_error(client, root, covers, blocks, cause, key) from exc
-                future.retry()
+                # Future.retry() cannot restart a graph whose inner keys have no client future
+                # (distributed looks each one up), so submit the reduction again: the same keys,
+                # hence the same result, but its partial sums are computed again
+                client.cancel([future])
+                future.release()
+                future = _submit(client, root, policy.retries)
             except TimeoutError as exc:
                 cause = f"it did not finish within timeout={policy.timeout:g} s"
                 raise _fit_error(client, root, covers, blocks, cause) from exc
@@ -433,6 +440,22 @@ def _compute_on_client(client, root, covers: dict, blocks: RowBlocks, policy: Fa
         if not done:
             client.cancel([future])
         future.release()
+
+
+def _unchanged(total: dict) -> dict:
+    return total
+
+
+def _submit(client, root, retries: int):
+    """Compute ``root`` on ``client`` behind a task with a fresh key.
+
+    A cancelled future's key stays in the client's table until its release, which runs
+    later on the client's event loop; a resubmission under the same key would be handed
+    that cancelled state. The fresh outer key avoids this; the inner keys (all the work)
+    stay deterministic.
+    """
+    dask, _ = require_dask()
+    return client.compute(dask.delayed(_unchanged, pure=False)(root), retries=retries)
 
 
 def _fit_error(client, root, covers: dict, blocks: RowBlocks, cause: str, failed_key=None) -> DistributedFitError:
