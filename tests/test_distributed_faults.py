@@ -208,6 +208,27 @@ def test_no_faults_give_exactly_the_local_result(cluster, X):
     assert_released(client)  # nothing is left in the workers' memory
 
 
+def failing_block(attempts_dir: str):
+    """A block function that records each attempt in ``attempts_dir`` and raises ``TimeoutError``."""
+
+    def fail(x, y, start):
+        if start == 100:
+            open(os.path.join(attempts_dir, f"{os.getpid()}-{time.monotonic_ns()}"), "x").close()
+            raise TimeoutError("the block's own timeout")
+        return {"sum": x.sum(axis=0)}
+
+    return fail
+
+
+def test_a_failing_task_is_rerun_retries_times_then_raises_its_error(cluster, X, tmp_path):
+    _, client, _ = cluster
+    blocks = as_row_blocks(da.from_array(X, chunks=(ROWS_PER_BLOCK, 3)))
+    with pytest.raises(TimeoutError, match="the block's own timeout"):  # not mistaken for the deadline
+        reduce_row_blocks(failing_block(str(tmp_path)), blocks, faults=FaultPolicy(retries=2, timeout=120))
+    assert len(os.listdir(tmp_path)) == 3  # the first run and 2 re-runs
+    assert_released(client)
+
+
 def test_a_killed_worker_is_retried_bit_identically_or_reported(cluster, X, tmp_path):
     _, client, _ = cluster
     reference = local_reference(sleepy_sums(0.0), as_row_blocks(da.from_array(X, chunks=(ROWS_PER_BLOCK, 3))))

@@ -431,6 +431,8 @@ def _compute_on_client(client, root, covers: dict, blocks: RowBlocks, policy: Fa
                 future.release()
                 future = _submit(client, root, policy.retries)
             except TimeoutError as exc:
+                if future.status == "error":  # a task's own TimeoutError (e.g. a socket's)
+                    raise
                 cause = f"it did not finish within timeout={policy.timeout:g} s"
                 raise _fit_error(client, root, covers, blocks, cause) from exc
             except CancelledError as exc:
