@@ -229,6 +229,7 @@ def test_a_failing_task_is_rerun_retries_times_then_raises_its_error(cluster, X,
     assert_released(client)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_retried_bit_identically_or_reported(cluster, X, tmp_path):
     _, client, _ = cluster
     reference = local_reference(sleepy_sums(0.0), as_row_blocks(da.from_array(X, chunks=(ROWS_PER_BLOCK, 3))))
