@@ -11,18 +11,29 @@ core's public API only. Dask is imported only when a Dask collection is met
 
 from ..rows import is_dask_collection
 from .io import from_csv, from_parquet, from_zarr, read_table
-from .reduce import IncompleteReductionError, RowBlocks, as_row_blocks, reduce_row_blocks
+from .reduce import (
+    DistributedFitError,
+    FaultPolicy,
+    IncompleteReductionError,
+    RowBlocks,
+    as_row_blocks,
+    fault_policy,
+    reduce_row_blocks,
+)
 from .rows import DaskRows, NormalEquationSums, as_dask_rows, normal_equations
 from .shipping import Shipped, unpickle_count
 
 __all__ = [
     "DaskRows",
+    "DistributedFitError",
+    "FaultPolicy",
     "IncompleteReductionError",
     "NormalEquationSums",
     "RowBlocks",
     "Shipped",
     "as_dask_rows",
     "as_row_blocks",
+    "fault_policy",
     "from_csv",
     "from_parquet",
     "from_zarr",
