@@ -148,7 +148,7 @@ def approx_sentence(result) -> str:
             q1, q3 = result.quartiles(s)
             widest = int(np.argmax(np.asarray(q3) / np.asarray(q1)))
             text += (f", but not monotonically ({', '.join(f'{v:.2f}' for v in values)}): with "
-                     f"{result.seeds} seeds the median of this heavy-tailed error is noisy (quartiles "
+                     f"{result.seeds} seeds the median of this widely spread error is noisy (quartiles "
                      f"{q1[widest]:.2f}–{q3[widest]:.2f} at m = {result.features[widest]})")
         parts.append(text)
     return "; ".join(parts) + "."
@@ -163,10 +163,15 @@ def leverage_profile_section(result) -> tuple[str, str]:
     settings = (f"**Settings.** {result.dataset}, n = {result.n} rows, kernel `{result.kernel}`, "
                 f"α = {result.alpha:g}; {tau.size:,} weights drawn from p (random_state = {result.seed}), each scored exactly.")
     head = ["s_α", "mean τ (± s.e.)", "median τ", "sup τ", "sup τ / s_α", "share with τ in 0.75–1.25·s_α",
-            "Spearman ρ(x, τ)"]
+            f"Spearman ρ({short_label(result.x_label)}, τ)"]
     rows = [[f"{s:.2f}", f"{tau.mean():.2f} ± {se:.2f}", f"{np.median(tau):.2f}", f"{result.sup_tau:.1f}",
              f"{result.coherence:.2f}", f"{100 * flat:.0f}%", f"{rho:.2f}"]]
     return f"{settings}\n\n{markdown_table(head, rows)}", leverage_profile_sentence(result, rho, se)
+
+
+def short_label(axis_label: str) -> str:
+    """An axis label without its units in parentheses."""
+    return axis_label.split(" (")[0]
 
 
 def spearman(x, y) -> float:
@@ -184,7 +189,7 @@ def leverage_profile_sentence(result, rho: float, se: float) -> str:
              else "nearly flat, so leverage sampling has little to gain over p")
     z = abs(tau.mean() - result.statistical_dimension) / se
     trend = "grows" if rho > 0 else "falls"
-    return (f"sup τ / s_α = {c:.1f}: τ is {shape}; τ {trend} with the {result.x_label.split(' (')[0]} "
+    return (f"sup τ / s_α = {c:.1f}: τ is {shape}; τ {trend} with the {short_label(result.x_label)} "
             f"(Spearman ρ = {rho:.2f}), and its mean is {z:.1f} standard errors from s_α, as Eq. 4 says it "
             f"should be on average.")
 
@@ -197,7 +202,7 @@ def krr_section(result) -> tuple[str, str]:
     for i, m in enumerate(result.features):
         row = [str(2 * m)] + [f"{result.median(result.rmse, k)[i]:.4f}" for k in methods]
         if choices:
-            row.append(choices[i]["source"] if choices[i] else "?")
+            row.append(choice_label(choices[i]))
         rows.append(row)
     settings = (f"**Settings.** {result.dataset}, n_train = {result.n_train}, n_test = {result.n_test} held-out "
                 f"rows, kernel `{result.kernel}`, α = {result.alpha:g}, D = "
@@ -206,6 +211,16 @@ def krr_section(result) -> tuple[str, str]:
                 f"default `sampling_alpha=\"auto\"`. Exact KRR: RMSE {result.exact_rmse:.4f} in "
                 f"{result.exact_seconds:.1f} s.")
     return f"{settings}\n\n{markdown_table(head, rows)}", krr_sentence(result)
+
+
+def choice_label(choice: dict | None) -> str:
+    """``p (i.i.d.)``, ``p (QMC)`` or ``0.5·q_α + 0.5·p`` for one recorded auto-rule decision."""
+    if not choice:
+        return "?"
+    if choice["source"].startswith("p"):
+        return choice["source"]
+    beta = choice["mixture"]
+    return f"{1 - beta:g}·q_α + {beta:g}·p"
 
 
 def krr_sentence(result) -> str:
@@ -228,8 +243,9 @@ def krr_sentence(result) -> str:
                          f"`levrf gaussian` at D = {', '.join(map(str, same))})")
             text += "; "
         if mixed:
-            text += ("at D = " + ", ".join(f"{d}" for d, _ in mixed)
-                     + f" it sampled from (1−β)·q_α + β·p with β = {mixed[0][1]:g}")
+            betas = sorted({beta for _, beta in mixed})
+            text += ("at D = " + ", ".join(f"{d}" for d, _ in mixed) + " it sampled from (1−β)·q_α + β·p with β = "
+                     + ", ".join(f"{b:g}" for b in betas))
         else:
             text += "no D here reached the switch, so leverage sampling was never used"
         parts.append(text)
@@ -281,11 +297,13 @@ def equivalence_sentence(result) -> str:
             text = describe_change(f"with the penalty {anchor} and {init} init, the median train gap",
                                    gaps[0], gaps[-1], span)
             reached = result.smallest_width("train_gap", regime, init)
-            text += (f" and was ≤ {result.threshold:g} from width {reached}" if reached is not None
+            text += (f", first ≤ {result.threshold:g} at width {reached}" if reached is not None
                      else f", and no width reached {result.threshold:g}")
             parts.append(text)
+    ratio = result.widths[-1] / result.widths[0]
     text = "; ".join(parts)
-    return text[0].upper() + text[1:] + "."
+    return (text[0].upper() + text[1:] + f". For scale: a gap proportional to m^(−1/2) would fall by "
+            f"{100 * (1 - ratio**-0.5):.0f}% over {ratio:g}× width.")
 
 
 SECTIONS = {"approx": approx_section, "leverage_profile": leverage_profile_section,
@@ -346,7 +364,7 @@ def run_demo(out: Path | str, quiet: bool = False, full: bool = False) -> Path:
     results["seconds"] = seconds
     write_atomic(out / "results.json", json.dumps(results, indent=2))
     mode = ("full-size run (`levrf demo --full`)" if full else
-            f"quick demo on {DEMO_THREADS} torch thread (`levrf demo --full` runs the full-size experiments)")
+            f"quick demo on {DEMO_THREADS} torch/BLAS thread (`levrf demo --full` runs the full-size experiments)")
     report = out / "report.md"
     write_atomic(report, "# levrf demo report\n\n"
                  f"A {mode}, {sum(seconds.values()):.0f} s in all. Regenerate with `make demo` (or "

@@ -71,12 +71,16 @@ class ApproxResult(ExperimentResult):
         return [v if v < THEOREM_MAX_EPSILON else None for v in values]
 
     def plot(self, path):
-        fig, ax = new_figure(width=7.2)
+        from matplotlib.ticker import NullFormatter
+
+        fig, ax = new_figure(width=7.0, height=5.2)
         for name in self.samplers:
             q1, med, q3 = quartiles(self.epsilon[name])
-            line = ax.plot(self.features, med, marker="o", label=f"{name} (median)")[0]
-            ax.fill_between(self.features, q1, q3, alpha=0.2, color=line.get_color(),
-                            label=f"{name} (quartiles)")
+            line = ax.plot(self.features, med, marker="o", lw=2, label=f"{name}: median")[0]
+            ax.fill_between(self.features, q1, q3, alpha=0.2, color=line.get_color(), label=f"{name}: quartiles")
+            seeds = np.asarray(self.epsilon[name], dtype=float)
+            ax.plot(np.repeat(self.features, seeds.shape[1]), seeds.ravel(), ls="none", marker=".", ms=4,
+                    alpha=0.5, color=line.get_color(), label=f"{name}: one seed")
         certified = [(m, e) for m, e in zip(self.features, self.certified_epsilon(), strict=True) if e is not None]
         if certified:
             ax.plot(*zip(*certified, strict=True), "k--", lw=1, label=f"Theorem 3.3 certified ε (δ={self.delta})")
@@ -84,15 +88,17 @@ class ApproxResult(ExperimentResult):
                    label="ε = 1/2 (Theorem 3.3 covers ε < 1/2 only)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(self.features, [str(m) for m in self.features])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("number of random weights m (features D = m·d2)")
         ax.set_ylabel("spectral error ε (dimensionless)")
         label = kernel_to_spec(kernel_from_spec(self.kernel), digits=3)
         ax.set_title(f"{self.dataset} (n={self.n}), kernel {label}, α={self.alpha:g}, s_α="
-                     f"{self.statistical_dimension:.1f}; {self.seeds} seeds\nTheorem 3.3 (δ={self.delta}) "
+                     f"{self.statistical_dimension:.1f}; {self.seeds} seeds per m\nTheorem 3.3 (δ={self.delta}) "
                      f"needs m ≥ {self.bound_features(0.49):,} for ε = 0.49, "
                      f"{self.bound_features(0.25):,} for ε = 0.25", fontsize=9)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+        ax.grid(True, which="major", alpha=0.3)
+        fig.legend(loc="outside lower center", ncol=2, fontsize=8)
         return finish_figure(fig, path)
 
 

@@ -42,7 +42,8 @@ class LeverageProfileResult(ExperimentResult):
         ax.set_ylabel("ridge leverage τ_α(w) (dimensionless)")
         ax.set_yscale("log")
         label = kernel_to_spec(kernel_from_spec(self.kernel), digits=3)
-        ax.set_title(f"{self.dataset} (n={self.n}), kernel {label}, α={self.alpha:g}\n"
+        ax.set_title(f"{self.dataset} (n={self.n}), kernel {label}, α={self.alpha:g}; {len(self.tau):,} weights "
+                     f"from p (random_state={self.seed})\n"
                      f"sup τ / s_α = {self.coherence:.2f} (1 = flat: leverage sampling cannot help)",
                      fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
