@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +36,7 @@ class ExperimentResult:
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
-            Path(path).write_text(text)
+            write_atomic(path, text)
         return text
 
     @classmethod
@@ -57,6 +60,28 @@ class ExperimentResult:
         return {"json": json_path, "png": self.plot(directory / f"{stem}.png")}
 
 
+def write_atomic(path: str | Path, data: str | bytes | None = None, *, writer=None) -> Path:
+    """Write ``data`` (or call ``writer(tmp_path)``) into a temporary file, then rename it to ``path``.
+
+    A reader never sees a half-written file: the rename is atomic on one file system.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if data is not None:
+                fh.write(data.encode() if isinstance(data, str) else data)
+        if writer is not None:
+            writer(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the report from other users
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 def new_figure(width: float = 6.4, height: float = 4.4):
     """A matplotlib figure on the Agg backend (no display needed)."""
     import matplotlib
@@ -72,8 +97,10 @@ def finish_figure(fig, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    try:
+        write_atomic(path, writer=lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    finally:
+        plt.close(fig)
     return path
 
 

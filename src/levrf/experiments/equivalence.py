@@ -32,6 +32,8 @@ from .base import ExperimentResult, finish_figure
 
 #: the metrics recorded for every (regime, init, width, seed)
 METRICS = ("train_gap", "test_gap", "spectral_error", "kernel_drift", "weight_drift")
+#: how the legend names each penalty's anchor
+PENALTY_NAMES = {"init": "W(0)", "origin": "0 (the paper's)"}
 #: gap threshold for the "smallest width" summary
 GAP_THRESHOLD = 0.05
 FULL_WIDTHS = (2**6, 2**8, 2**10, 2**12, 2**14)
@@ -108,7 +110,7 @@ def width_sweep(
                            sampling_alpha=sampling_alpha, random_state=seed)
         H0 = dynamic_kernel(net, X)
         hist = train_regularized(net, X, y, alpha, kappa, steps=steps, lr=lr, penalty=penalty,
-                                 X_test=X_test, record_every=steps, quiet=True)
+                                 X_test=X_test, record_every=steps, quiet=quiet)
         out["train_gap"][init][i][seed] = hist.relative_train_gap[-1]
         if X_test is not None:
             out["test_gap"][init][i][seed] = hist.relative_test_gap[-1]
@@ -181,15 +183,19 @@ class EquivalenceResult(ExperimentResult):
         panels = [("train_gap", "relative train gap ‖u_nn − u*‖/‖u*‖"),
                   ("test_gap", "relative test gap ‖u_nn,test − u*_test‖/‖u*_test‖"),
                   ("spectral_error", "spectral error ε of H(0) vs H^cts (Eq. 2)")]
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), constrained_layout=True)
-        colors = {"gaussian": "tab:blue", "leverage": "tab:orange"}
-        styles = ["-", "--", ":", "-."]
+        fig, axes = plt.subplots(1, 3, figsize=(15, 5.4), layout="constrained")
+        # penalty: colour family, marker and line style; init: shade and filled/open marker
+        looks = {"init": {"ls": "-", "marker": "o", "colors": {"gaussian": "tab:blue", "leverage": "lightskyblue"}},
+                 "origin": {"ls": "--", "marker": "s", "colors": {"gaussian": "tab:red", "leverage": "lightsalmon"}}}
         for ax, (metric, label) in zip(axes, panels, strict=True):
-            for j, (regime, info) in enumerate(self.regimes.items()):
+            for regime, info in self.regimes.items():
+                look = looks.get(info["penalty"], looks["init"])
                 for init in self.inits:
-                    ax.plot(self.widths, self.median(metric, regime, init), marker="o",
-                            ls=styles[j % len(styles)], color=colors.get(init),
-                            label=f"{init} init, {info['penalty']} penalty, α={info['alpha']:.3g}")
+                    color = look["colors"].get(init, "tab:gray")
+                    ax.plot(self.widths, self.median(metric, regime, init), ls=look["ls"], marker=look["marker"],
+                            color=color, mfc=color if init == "gaussian" else "white", mec=color, mew=1.6, ms=7,
+                            lw=1.8, label=f"{init} init, penalty toward {PENALTY_NAMES.get(info['penalty'], info['penalty'])}, "
+                                         f"α={info['alpha']:.3g}")
             if metric != "spectral_error":
                 ax.axhline(self.threshold, color="k", lw=0.8, ls=":", label=f"gap = {self.threshold:g}")
             ax.set_xscale("log", base=2)
@@ -197,9 +203,9 @@ class EquivalenceResult(ExperimentResult):
             ax.set_xlabel("width m (hidden neurons)")
             ax.set_ylabel(label)
             ax.grid(True, which="both", alpha=0.3)
-        axes[0].legend(fontsize=7)
-        alphas = ", ".join(f"{r}: α={info['alpha']:.3g}" for r, info in self.regimes.items())
-        fig.suptitle(f"{self.dataset} (n={self.n}, {self.n_test} test rows), kernel {self.kernel}, {alphas}; "
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9, handlelength=4)
+        fig.suptitle(f"{self.dataset} (n={self.n}, {self.n_test} test rows), kernel {self.kernel}; "
                      f"medians over {self.seeds} seed(s)", fontsize=10)
         return finish_figure(fig, path)
 
@@ -239,7 +245,7 @@ def run_equivalence(
     epsilon : float, optional
         The ``"origin"`` regime stops when the NTK ridge flow is within ε of u* (relative);
         default 0.02 (0.05 when quick).
-    quick : small widths, one seed and ε = 0.05, for the demo (about a minute on one core)
+    quick : widths 2^6, 2^8, 2^10, one seed and ε = 0.05 (about 45 s on one thread)
     quiet : hide progress bars
     """
     if kernel not in (None, "relu-ntk"):

@@ -40,9 +40,18 @@ class KRRResult(ExperimentResult):
     feature_dims: dict  # method -> D per m
     exact_rmse: float
     exact_seconds: float
+    #: levrf method -> per m, what its sampler did (from the fitted ``sampling_info_``, seed 0)
+    sampling_choice: dict = dataclasses.field(default_factory=dict)
 
     def median(self, table: dict, method: str) -> list[float]:
         return [float(np.median(row)) for row in table[method]]
+
+    def switch_dimension(self) -> float | None:
+        """D = 2·(2·s_α) where the auto rule of "levrf leverage" starts sampling by leverage."""
+        for choice in self.sampling_choice.get("levrf leverage", []):
+            if choice and choice.get("statistical_dimension"):
+                return 4.0 * float(choice["statistical_dimension"])
+        return None
 
     def plot(self, path):
         import matplotlib
@@ -50,11 +59,19 @@ class KRRResult(ExperimentResult):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+        # levrf leverage coincides with levrf gaussian where the auto rule samples from p: a distinct
+        # marker and dashes keep both visible
+        styles = {"levrf leverage": {"marker": "x", "ls": "--", "ms": 8}}
         for method in self.methods:
             rmse = self.median(self.rmse, method)
-            left.plot(self.feature_dims[method], rmse, marker="o", label=method)
-            right.plot(self.median(self.seconds, method), rmse, marker="o", label=method)
+            style = styles.get(method, {"marker": "o", "ls": "-"})
+            left.plot(self.feature_dims[method], rmse, label=method, **style)
+            right.plot(self.median(self.seconds, method), rmse, label=method, **style)
+        switch = self.switch_dimension()
+        if switch is not None:
+            left.axvline(switch, color="0.5", ls=":", lw=1,
+                         label=f"D = 4·s_α = {switch:.0f}: auto rule's switch (m = 2·s_α)")
         for ax in (left, right):
             ax.axhline(self.exact_rmse, color="k", ls="--", lw=1, label=f"exact KRR ({self.exact_seconds:.1f} s)")
             ax.set_xscale("log")
@@ -63,10 +80,27 @@ class KRRResult(ExperimentResult):
         left.set_xscale("log", base=2)
         left.set_xlabel("feature dimension D (columns of Ψ)")
         right.set_xlabel("wall time to fit, sampling included (s)")
-        left.legend(fontsize=8)
+        handles, labels = left.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right center", fontsize=8)
         fig.suptitle(f"{self.dataset} (n_train={self.n_train}, n_test={self.n_test}), kernel "
                      f"{self.kernel}, α={self.alpha:g}; medians over {self.seeds} seeds", fontsize=10)
         return finish_figure(fig, path)
+
+
+def sampling_choice(info: dict) -> dict:
+    """What a fitted sampler drew from, from its ``sampling_info_``: the auto rule's decision.
+
+    ``source`` is ``"p (i.i.d.)"``, ``"p (QMC)"`` or ``"(1−β)·q + β·p"``; ``mixture`` is β and
+    ``statistical_dimension`` the s_α the rule compared m with.
+    """
+    mixture = info.get("mixture")
+    if info.get("sampler") in ("gaussian", "qmc") or mixture is None:
+        source = "p (QMC)" if info.get("sampler") == "qmc" else "p (i.i.d.)"
+    elif mixture >= 1.0:
+        source = "p (QMC)" if "quasi" in str(info.get("p_sequence", "")) else "p (i.i.d.)"
+    else:
+        source = "(1−β)·q + β·p"
+    return {"source": source, "mixture": mixture, "statistical_dimension": info.get("statistical_dimension")}
 
 
 def _fit_levrf(kernel, m, alpha, seed, options, X, y, Xt):
@@ -76,7 +110,7 @@ def _fit_levrf(kernel, m, alpha, seed, options, X, y, Xt):
     start = time.perf_counter()
     model.fit(X, y)
     elapsed = time.perf_counter() - start
-    return model.predict(Xt), elapsed, model.features_.n_output_features_
+    return model.predict(Xt), elapsed, sampling_choice(model.features_.sampling_info_)
 
 
 def _fit_sklearn(method, kernel, D, alpha, seed, X, y, Xt):
@@ -108,6 +142,8 @@ def run_krr(
     """Fit every method at every m on ``n`` training rows; evaluate on ``n_test`` held-out rows.
 
     sklearn's methods get the same feature dimension D = 2m as levrf's cos/sin features.
+    ``"levrf leverage"`` uses ``sampling="leverage"`` with the default ``sampling_alpha="auto"``:
+    below m = 2·s_α it samples from p, and ``result.sampling_choice`` records what it did.
     """
     from .. import KernelRidge
 
@@ -135,7 +171,9 @@ def run_krr(
     grid = [(k, i, m, s) for k in methods for i, m in enumerate(features) for s in range(seeds)]
     for method, i, m, seed in tqdm(grid, desc="krr: error vs m", disable=quiet, leave=False):
         if method in LEVRF_METHODS:
-            pred, secs, _ = _fit_levrf(kernel, int(m), alpha, seed, LEVRF_METHODS[method], X, y, Xt)
+            pred, secs, choice = _fit_levrf(kernel, int(m), alpha, seed, LEVRF_METHODS[method], X, y, Xt)
+            if seed == 0:
+                result.sampling_choice.setdefault(method, [None] * len(features))[i] = choice
         else:
             pred, secs, _ = _fit_sklearn(method, kernel, 2 * int(m), alpha, seed, X, y, Xt)
         result.rmse[method][i][seed] = float(np.sqrt(np.mean((pred - yt) ** 2)))

@@ -31,6 +31,7 @@ class LeverageProfileResult(ExperimentResult):
     statistical_dimension: float
     sup_tau: float
     coherence: float  # sup τ / s_λ: how much Gaussian sampling overpays (Theorem 3.3's s̃ / s_λ)
+    seed: int = 1  # random_state of the draw from p
 
     def plot(self, path):
         fig, ax = new_figure()
@@ -41,7 +42,8 @@ class LeverageProfileResult(ExperimentResult):
         ax.set_ylabel("ridge leverage τ_α(w) (dimensionless)")
         ax.set_yscale("log")
         label = kernel_to_spec(kernel_from_spec(self.kernel), digits=3)
-        ax.set_title(f"{self.dataset} (n={self.n}), kernel {label}, α={self.alpha:g}\n"
+        ax.set_title(f"{self.dataset} (n={self.n}), kernel {label}, α={self.alpha:g}; {len(self.tau):,} weights "
+                     f"from p (random_state={self.seed})\n"
                      f"sup τ / s_α = {self.coherence:.2f} (1 = flat: leverage sampling cannot help)",
                      fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
@@ -80,5 +82,5 @@ def run_leverage_profile(
     return LeverageProfileResult(
         dataset=dataset, kernel=kernel_to_spec(kernel), alpha=float(alpha), n=X.shape[0], x_label=x_label,
         x=np.round(x.cpu().numpy(), 6).tolist(), tau=np.round(tau_np, 6).tolist(),
-        statistical_dimension=s, sup_tau=float(tau_np.max()), coherence=float(tau_np.max() / s),
+        statistical_dimension=s, sup_tau=float(tau_np.max()), coherence=float(tau_np.max() / s), seed=int(seeds),
     )
