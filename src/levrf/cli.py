@@ -8,7 +8,6 @@ would overwrite an input or an existing file without ``--force``). Errors are on
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 import textwrap
@@ -224,13 +223,7 @@ def _print_warnings(prefix: str, caught: list[warnings.WarningMessage]) -> None:
 def _demo(args) -> str:
     from .report import run_demo
 
-    options = {"quiet": args.quiet}
-    # TODO(lead): drop this check once run_demo(full=...) from the demo branch is merged
-    if "full" in inspect.signature(run_demo).parameters:
-        options["full"] = args.full
-    elif args.full:
-        raise ValueError("--full needs a levrf whose run_demo has a full mode; this one has none")
-    report = run_demo(Path(args.out), **options)
+    report = run_demo(Path(args.out), quiet=args.quiet, full=args.full)
     return f"demo report written to {report}"
 
 

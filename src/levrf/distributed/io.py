@@ -18,7 +18,8 @@ import os
 import numpy as np
 
 from .._validation import check_positive_int
-from ._lazy import INSTALL_HINT, require_dask
+from ..rows import DASK_INSTALL_HINT as INSTALL_HINT
+from ..rows import require_dask
 
 
 def _check_path(path) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .._validation import check_positive
-from ._lazy import is_dask_collection, require_dask
+from ..rows import is_dask_collection, require_dask
 from .shipping import Shipped
 
 #: default fan-in of the reduction tree
