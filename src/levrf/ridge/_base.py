@@ -26,12 +26,22 @@ def kernel_on(kernel, dtype: str, device: str) -> Kernel:
     return resolve_kernel(kernel).to(dtype, device)
 
 
-def to_tensor(A: np.ndarray, dtype: torch.dtype, device: torch.device, *, copy: bool = False) -> torch.Tensor:
-    """A validated NumPy array as a C-contiguous torch tensor (sharing memory when it can)."""
+def to_tensor(A: np.ndarray, dtype: torch.dtype, device: torch.device, *, copy: bool = False,
+              name: str = "X") -> torch.Tensor:
+    """A validated (finite) NumPy array as a C-contiguous torch tensor (sharing memory when it can).
+
+    Values that are finite in ``A`` but overflow ``dtype`` (1e39 in float32) are refused.
+    """
     A = np.ascontiguousarray(A)
     if copy or not A.flags.writeable:  # torch cannot wrap read-only memory (e.g. memmaps)
         A = A.copy()
-    return torch.from_numpy(A).to(device=device, dtype=dtype)
+    T = torch.from_numpy(A).to(device=device, dtype=dtype)
+    if T.dtype != torch.from_numpy(A[:0]).dtype and not bool(torch.isfinite(T).all()):
+        raise ValueError(
+            f"{name} is not finite in {str(dtype).removeprefix('torch.')}: its values beyond "
+            f"±{torch.finfo(dtype).max:.3g} overflow; rescale {name} or use dtype='float64'"
+        )
+    return T
 
 
 def targets_2d(y: np.ndarray) -> np.ndarray:
@@ -65,7 +75,7 @@ def training_rows(est, X, Y=None, *, y_validated=None) -> Rows:
         record_columns(est, rows)
         return rows
     single = y_validated is not None and np.ndim(y_validated) == 1
-    return TensorRows(to_tensor(X, dtype, device), to_tensor(Y, dtype, device), single_target=single,
+    return TensorRows(to_tensor(X, dtype, device), to_tensor(Y, dtype, device, name="y"), single_target=single,
                       feature_names=getattr(est, "feature_names_in_", None))
 
 
