@@ -1,0 +1,290 @@
+"""Ridge leverage scores of *rows* and the choice of Nyström centers by them.
+
+The ridge leverage score of row i is ``ℓ_i(α) = [K (K + αI)⁻¹]_ii`` (the diagonal of the KRR hat
+matrix); ``Σ_i ℓ_i = s_α(K)``, the statistical dimension. Rows of high leverage are the ones a
+Nyström approximation ``K ≈ K_nC K_CC⁻¹ K_Cn`` most needs among its centers C.
+
+Approximate scores never build an n × n (or n × M) matrix. A weighted *dictionary* J of rows
+with inclusion probabilities π_j estimates every score (Musco & Musco 2017, Eq. 5, in levrf's
+unscaled ridge ``K + αI``)::
+
+    ℓ̃_i(α) = ( K_ii − K_iJ (K_JJ + α·diag(π_J))⁻¹ K_Ji ) / α,      clipped to [0, 1]
+
+(with J all rows and π = 1 this is ``[K(K + αI)⁻¹]_ii`` exactly; with an empty J it is
+``K_ii/α``). The dictionary is built by the BLESS scheme of Rudi, Calandriello, Carratino &
+Rosasco 2018 ("On fast leverage score sampling and optimal learning", Algorithm 1): start at a
+ridge ``λ_0 = tr K`` (where ``s_λ ≤ 1``) with an empty dictionary, divide λ by
+:data:`LEVEL_FACTOR` per level down to α, and at each level score uniformly drawn candidate rows
+with the previous level's dictionary and resample the next dictionary from them with
+probability ∝ score. See ``docs/nystroem.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .._validation import as_matrix, check_positive, check_positive_int
+from ..kernels import Kernel
+from ..rows import Rows, TensorRows
+from .resampling import inclusion_probabilities, systematic_sample
+
+#: ratio of successive ridge parameters of the dictionary levels (BLESS's q)
+LEVEL_FACTOR = 4.0
+#: a level's dictionary holds about this many times the estimated statistical dimension
+OVERSAMPLING = 4.0
+#: candidate rows scored per level: this many times the dictionary budget
+CANDIDATE_FACTOR = 2
+#: rows per kernel block when scoring rows against a dictionary (b × |J| intermediates)
+ROW_CHUNK = 2048
+#: scores below this fraction of the largest are raised to it before sampling centers, so that
+#: rows a dictionary explains completely (score 0 up to rounding) keep a tiny chance
+SCORE_FLOOR = 1e-12
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    """Weighted rows that estimate ridge leverage scores at one α.
+
+    Attributes
+    ----------
+    points : torch.Tensor (J, d)
+        The dictionary's rows.
+    index : torch.Tensor (J,)
+        Their indices in the data.
+    probability : torch.Tensor (J,)
+        Their inclusion probabilities π_j (from the whole data).
+    alpha : float
+        The ridge parameter the dictionary scores at.
+    factor : torch.Tensor (J, J) or None
+        Lower Cholesky factor of ``K_JJ + α·diag(π)`` (``None`` for an empty dictionary).
+    """
+
+    points: torch.Tensor
+    index: torch.Tensor
+    probability: torch.Tensor
+    alpha: float
+    factor: torch.Tensor | None
+
+    @property
+    def size(self) -> int:
+        return int(self.index.numel())
+
+
+@dataclass(frozen=True)
+class CenterSample:
+    """Rows chosen as Nyström centers by their approximate ridge leverage.
+
+    Attributes
+    ----------
+    index : torch.Tensor (M,)
+        Sorted row indices of the centers.
+    probability : torch.Tensor (M,)
+        Their inclusion probabilities ``π_i = min(1, c·ℓ̃_i)``, ``Σ_i π_i = M`` over all rows.
+    leverage : torch.Tensor (M,)
+        Their approximate leverage scores ℓ̃_i(α).
+    info : dict
+        ``statistical_dimension`` (Σ ℓ̃ over all rows), ``dictionary_size``, ``levels`` (the
+        ridge parameters of the dictionary levels).
+    """
+
+    index: torch.Tensor
+    probability: torch.Tensor
+    leverage: torch.Tensor
+    info: dict = field(default_factory=dict)
+
+
+def empty_dictionary(d: int, alpha: float, *, dtype: torch.dtype, device: torch.device) -> Dictionary:
+    """A dictionary with no rows (scores ``K_ii/α``)."""
+    return Dictionary(torch.empty(0, d, dtype=dtype, device=device), torch.empty(0, dtype=torch.int64),
+                      torch.empty(0, dtype=dtype, device=device), float(alpha), None)
+
+
+def make_dictionary(kernel: Kernel, points: torch.Tensor, index: torch.Tensor, probability: torch.Tensor,
+                    alpha: float) -> Dictionary:
+    """The dictionary of ``points`` with inclusion probabilities ``probability`` at ridge ``alpha``."""
+    if index.numel() == 0:
+        return empty_dictionary(points.shape[1], alpha, dtype=points.dtype, device=points.device)
+    K = kernel.compute(points, points)
+    K = 0.5 * (K + K.T)
+    K.diagonal().add_(alpha * probability.to(K.dtype))
+    L, info = torch.linalg.cholesky_ex(K)
+    if int(info) != 0:
+        # K_JJ is PSD and α·π > 0, so only rounding can get here: the eigenvalues of K_JJ below
+        # the rounding error of K are what fails; a diagonal of that size fixes it
+        eps = torch.finfo(K.dtype).eps * float(K.diagonal().abs().max()) * K.shape[0]
+        K.diagonal().add_(eps)
+        L, info = torch.linalg.cholesky_ex(K)
+        if int(info) != 0:
+            raise ValueError(
+                f"the kernel matrix of the leverage dictionary is not positive semi-definite for {kernel!r} "
+                f"(alpha={alpha:g}); check that the kernel is positive semi-definite or increase alpha"
+            )
+    return Dictionary(points, index, probability, float(alpha), L)
+
+
+def dictionary_scores(kernel: Kernel, X: torch.Tensor, dictionary: Dictionary, diag: torch.Tensor | None = None
+                      ) -> torch.Tensor:
+    """``ℓ̃_i(α)`` of the rows of ``X`` against ``dictionary`` (its α), in chunks: (b,).
+
+    ``diag`` are ``K(x_i, x_i)`` when already known.
+    """
+    diag = kernel.diag(X) if diag is None else diag
+    alpha = dictionary.alpha
+    if dictionary.factor is None:
+        return (diag / alpha).clamp(0.0, 1.0)
+    out = torch.empty(X.shape[0], dtype=X.dtype, device=X.device)
+    for start in range(0, X.shape[0], ROW_CHUNK):
+        stop = start + ROW_CHUNK
+        KJ = kernel.compute(dictionary.points, X[start:stop])  # (J, b)
+        Z = torch.linalg.solve_triangular(dictionary.factor, KJ, upper=False)
+        out[start:stop] = (diag[start:stop] - (Z * Z).sum(0)) / alpha
+    return out.clamp_(0.0, 1.0)
+
+
+def row_leverage_block(X: torch.Tensor, kernel: Kernel, dictionary: Dictionary) -> torch.Tensor:
+    """ℓ̃ of a block of rows (a row-wise map of :mod:`levrf.rows`): (b,)."""
+    return dictionary_scores(kernel, X.to(dictionary.points.dtype), dictionary)
+
+
+def bless_dictionary(kernel: Kernel, rows: Rows, alpha: float, size: int, generator: torch.Generator
+                     ) -> tuple[Dictionary, dict]:
+    """A dictionary of at most ``size`` rows for scoring ridge leverage at ``alpha`` (BLESS).
+
+    One uniform subsample U of ``R = min(n, CANDIDATE_FACTOR·size)`` rows is gathered (one
+    ``rows.take``: cost and memory independent of n). Level h divides the ridge,
+    ``λ_h = max(α, λ_{h−1}/LEVEL_FACTOR)`` from ``λ_0 = tr K`` (estimated on U), scores U with
+    the dictionary of level h−1, estimates ``s_{λ_h} ≈ (n/R)·Σ_U ℓ̃`` and draws the dictionary
+    of level h from U: ``t_h = min(size, ⌈OVERSAMPLING·s_{λ_h}⌉)`` rows by systematic PPS
+    sampling with probabilities ∝ ℓ̃ within U, so each row's inclusion probability from the
+    whole data is ``π_j = (R/n)·π_j^U``. BLESS draws a fresh U per level; one U means one gather,
+    which matters for Dask rows. Cost ``O(levels·(R·size² + size³))``.
+
+    Returns the dictionary at ``alpha`` and ``info`` (``levels``: the λ_h; ``dictionary_sizes``).
+    """
+    n = rows.n_rows
+    n_candidates = min(n, CANDIDATE_FACTOR * size)
+    cand_index = torch.randperm(n, generator=generator)[:n_candidates].sort().values
+    U = rows.take(cand_index).to(torch.float64)
+    diag = kernel.diag(U)
+    trace = float(diag.sum()) * n / n_candidates
+    lam = max(trace, alpha)
+    dictionary = empty_dictionary(U.shape[1], lam, dtype=U.dtype, device=U.device)
+    levels, sizes = [], []
+    while True:
+        lam = max(alpha, lam / LEVEL_FACTOR)
+        scores = dictionary_scores(kernel, U, _at_alpha(kernel, dictionary, lam), diag)
+        s_hat = float(scores.sum()) * n / n_candidates
+        target = min(size, n_candidates, max(1, math.ceil(OVERSAMPLING * s_hat)))
+        pi_U = inclusion_probabilities(floored(scores), target)
+        chosen = systematic_sample(pi_U, generator).unique().sort().values
+        dictionary = make_dictionary(kernel, U[chosen.to(U.device)], cand_index[chosen],
+                                     pi_U[chosen].to(U) * (n_candidates / n), lam)
+        levels.append(lam)
+        sizes.append(dictionary.size)
+        if lam <= alpha:
+            return dictionary, {"levels": levels, "dictionary_sizes": sizes}
+
+
+def _at_alpha(kernel: Kernel, dictionary: Dictionary, alpha: float) -> Dictionary:
+    """The same dictionary scoring at another ridge (refactorised)."""
+    if dictionary.size == 0 or dictionary.alpha == alpha:
+        return Dictionary(dictionary.points, dictionary.index, dictionary.probability, alpha, dictionary.factor)
+    return make_dictionary(kernel, dictionary.points, dictionary.index, dictionary.probability, alpha)
+
+
+def floored(scores: torch.Tensor) -> torch.Tensor:
+    """Scores with a floor of :data:`SCORE_FLOOR` times the largest (all ones if all are 0)."""
+    top = float(scores.max()) if scores.numel() else 0.0
+    if top <= 0.0:
+        return torch.ones_like(scores, dtype=torch.float64)
+    return scores.to(torch.float64).clamp_min(SCORE_FLOOR * top)
+
+
+def _check_rows(rows) -> Rows:
+    if isinstance(rows, Rows):
+        return rows
+    return TensorRows(as_matrix(rows, "X", dtype=torch.float64))
+
+
+def _check_kernel(kernel) -> Kernel:
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel must be a levrf kernel (e.g. levrf.GaussianKernel()), got {kernel!r}")
+    return kernel.to("float64")
+
+
+def approximate_row_leverage(kernel: Kernel, X, alpha: float, *, dictionary_size: int,
+                             generator: torch.Generator) -> tuple[np.ndarray, Dictionary, dict]:
+    """Approximate ridge leverage scores ``ℓ̃_i(α)`` of every row, without an n × n matrix.
+
+    Parameters
+    ----------
+    kernel : levrf kernel with a closed form
+    X : array-like (n, d) or levrf.rows.Rows
+        Rows (a Dask-backed ``Rows`` is scored block by block).
+    alpha : float
+        Ridge parameter α > 0 of ``K + αI``.
+    dictionary_size : int
+        Largest dictionary (the cost is ``O(n·size²)`` for the scores plus the levels).
+    generator : torch.Generator
+
+    Returns
+    -------
+    scores : numpy.ndarray (n,)
+        ℓ̃_i(α) in [0, 1] (n floats on the client: the only O(n) object).
+    dictionary : Dictionary
+    info : dict
+        ``levels`` and ``dictionary_sizes`` of the BLESS levels.
+    """
+    kernel = _check_kernel(kernel)
+    alpha = check_positive(alpha, "alpha")
+    size = check_positive_int(dictionary_size, "dictionary_size")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    rows = _check_rows(X)
+    dictionary, info = bless_dictionary(kernel, rows, alpha, size, generator)
+    scores = np.asarray(rows.map(row_leverage_block, kernel, dictionary, n_columns=None), dtype=np.float64)
+    return scores, dictionary, info
+
+
+def exact_row_leverage(kernel: Kernel, X, alpha: float) -> torch.Tensor:
+    """``diag(K (K + αI)⁻¹)`` in float64 by one eigendecomposition of the n × n ``K`` (small n only)."""
+    kernel = _check_kernel(kernel)
+    alpha = check_positive(alpha, "alpha")
+    X = as_matrix(X, "X", dtype=torch.float64, device=kernel.torch_device)
+    try:
+        K = kernel.compute(X, X)
+    except NotImplementedError as exc:
+        raise ValueError(f"row leverage needs the closed form of {kernel!r}: {exc}") from exc
+    s, V = torch.linalg.eigh(0.5 * (K + K.T))
+    s = s.clamp_min(0.0)
+    return (V * V) @ (s / (s + alpha))
+
+
+def leverage_centers(kernel: Kernel, X, n_centers: int, alpha: float, *, generator: torch.Generator,
+                     dictionary_size: int | None = None) -> CenterSample:
+    """``n_centers`` distinct rows drawn with inclusion probability ``π_i = min(1, c·ℓ̃_i(α))``.
+
+    ``c`` makes ``Σ_i π_i = n_centers`` (rows whose ``c·ℓ̃_i`` would exceed 1 are taken for sure);
+    systematic PPS sampling in random order (:mod:`levrf.leverage.resampling`) then returns
+    exactly ``n_centers`` rows, none twice, row i with probability π_i. Scores below
+    :data:`SCORE_FLOOR` times the largest are raised to it first. The Nyström map does not
+    weight its centers (``K_xC K_CC⁻¹ K_Cz`` is unchanged by rescaling them), so π only selects.
+
+    ``dictionary_size`` defaults to ``n_centers``.
+    """
+    kernel = _check_kernel(kernel)
+    rows = _check_rows(X)
+    m = check_positive_int(n_centers, "n_centers")
+    if m > rows.n_rows:
+        raise ValueError(f"n_centers={m} exceeds the number of rows ({rows.n_rows})")
+    size = m if dictionary_size is None else dictionary_size
+    scores, dictionary, info = approximate_row_leverage(kernel, rows, alpha, dictionary_size=size, generator=generator)
+    scores_t = torch.from_numpy(scores)
+    pi = inclusion_probabilities(floored(scores_t), m)
+    index = systematic_sample(pi, generator).unique().sort().values
+    info = {**info, "statistical_dimension": float(scores.sum()), "dictionary_size": dictionary.size}
+    return CenterSample(index, pi[index], scores_t[index], info)
