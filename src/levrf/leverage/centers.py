@@ -4,18 +4,27 @@ The ridge leverage score of row i is ``ℓ_i(α) = [K (K + αI)⁻¹]_ii`` (the 
 matrix); ``Σ_i ℓ_i = s_α(K)``, the statistical dimension. Rows of high leverage are the ones a
 Nyström approximation ``K ≈ K_nC K_CC⁻¹ K_Cn`` most needs among its centers C.
 
-Approximate scores never build an n × n (or n × M) matrix. A weighted *dictionary* J of rows
-with inclusion probabilities π_j estimates every score (Musco & Musco 2017, Eq. 5, in levrf's
-unscaled ridge ``K + αI``)::
+Approximate scores never build an n × n (or n × M) matrix. They rest on the exact identity
 
-    ℓ̃_i(α) = ( K_ii − K_iJ (K_JJ + α·diag(π_J))⁻¹ K_Ji ) / α,      clipped to [0, 1]
+    ℓ_i = t_i / (t_i + α),     t_i = K_ii − k_iᵀ (K_{−i} + αI)⁻¹ k_i
 
-(with J all rows and π = 1 this is ``[K(K + αI)⁻¹]_ii`` exactly; with an empty J it is
-``K_ii/α``). The dictionary is built by the BLESS scheme of Rudi, Calandriello, Carratino &
-Rosasco 2018 ("On fast leverage score sampling and optimal learning", Algorithm 1): start at a
-ridge ``λ_0 = tr K`` (where ``s_λ ≤ 1``) with an empty dictionary, divide λ by
-:data:`LEVEL_FACTOR` per level down to α, and at each level score uniformly drawn candidate rows
-with the previous level's dictionary and resample the next dictionary from them with
+(the Schur complement of row i against all the *other* rows: ``1 − ℓ_i = α[(K + αI)⁻¹]_ii``). A
+weighted *dictionary* J of rows with inclusion probabilities π_j stands in for the other rows,
+``k_iᵀ(K_{−i} + αI)⁻¹k_i ≈ K_iJ (K_JJ + α·diag(π_J))⁻¹ K_Ji`` (each row j weighted 1/π_j: the
+estimator of Musco & Musco 2017, Eq. 5, in levrf's unscaled ridge ``K + αI``), and a row that is
+itself in the dictionary is left out of it (its ``t_i = 1/E_ii − απ_i`` with
+``E = (K_JJ + α·diag(π))⁻¹``, a block-inverse identity), so that no row explains itself. With
+J all rows and π = 1 this is ``[K(K + αI)⁻¹]_ii`` exactly; with an empty J it is
+``K_ii/(K_ii + α)``, the leverage of the row alone (an upper bound). Musco & Musco score
+``t_i/α`` with row i kept in J; leaving it out matters for a high-leverage row drawn into the
+dictionary with a small π (its own weight 1/π would explain it away: a 10× underestimate,
+measured).
+
+The dictionary is built by the BLESS scheme of Rudi, Calandriello, Carratino & Rosasco 2018
+("On fast leverage score sampling and optimal learning", Algorithm 1): start at a ridge
+``λ_0 = tr K`` (where ``s_λ ≤ 1``) with an empty dictionary, divide λ by :data:`LEVEL_FACTOR`
+per level down to α, and at each level score uniformly drawn candidate rows with the previous
+level's dictionary and resample the next dictionary from them with
 probability ∝ score. See ``docs/nystroem.md``.
 """
 
@@ -61,6 +70,8 @@ class Dictionary:
         The ridge parameter the dictionary scores at.
     factor : torch.Tensor (J, J) or None
         Lower Cholesky factor of ``K_JJ + α·diag(π)`` (``None`` for an empty dictionary).
+    member_residual : torch.Tensor (J,) or None
+        ``t_j`` of each dictionary row against the others: ``1/E_jj − απ_j``.
     """
 
     points: torch.Tensor
@@ -68,6 +79,7 @@ class Dictionary:
     probability: torch.Tensor
     alpha: float
     factor: torch.Tensor | None
+    member_residual: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
@@ -98,7 +110,7 @@ class CenterSample:
 
 
 def empty_dictionary(d: int, alpha: float, *, dtype: torch.dtype, device: torch.device) -> Dictionary:
-    """A dictionary with no rows (scores ``K_ii/α``)."""
+    """A dictionary with no rows (scores ``K_ii/(K_ii + α)``)."""
     return Dictionary(torch.empty(0, d, dtype=dtype, device=device), torch.empty(0, dtype=torch.int64),
                       torch.empty(0, dtype=dtype, device=device), float(alpha), None)
 
@@ -123,26 +135,53 @@ def make_dictionary(kernel: Kernel, points: torch.Tensor, index: torch.Tensor, p
                 f"the kernel matrix of the leverage dictionary is not positive semi-definite for {kernel!r} "
                 f"(alpha={alpha:g}); check that the kernel is positive semi-definite or increase alpha"
             )
-    return Dictionary(points, index, probability, float(alpha), L)
+    # E_jj = ‖L⁻¹e_j‖²: the diagonal of (K_JJ + α·diag(π))⁻¹
+    E_diag = (torch.linalg.solve_triangular(L, torch.eye(L.shape[0], dtype=L.dtype, device=L.device), upper=False) ** 2).sum(0)
+    residual = (1.0 / E_diag - alpha * probability.to(L.dtype)).clamp_min(0.0)
+    return Dictionary(points, index, probability, float(alpha), L, residual)
 
 
 def dictionary_scores(kernel: Kernel, X: torch.Tensor, dictionary: Dictionary, diag: torch.Tensor | None = None
                       ) -> torch.Tensor:
-    """``ℓ̃_i(α)`` of the rows of ``X`` against ``dictionary`` (its α), in chunks: (b,).
+    """``ℓ̃_i(α) = t̃_i/(t̃_i + α)`` of rows of ``X`` that are *not* in ``dictionary``, in chunks: (b,).
 
-    ``diag`` are ``K(x_i, x_i)`` when already known.
+    ``diag`` are ``K(x_i, x_i)`` when already known. Rows of the dictionary get their
+    leave-one-out score from :func:`member_scores` instead.
     """
     diag = kernel.diag(X) if diag is None else diag
     alpha = dictionary.alpha
     if dictionary.factor is None:
-        return (diag / alpha).clamp(0.0, 1.0)
-    out = torch.empty(X.shape[0], dtype=X.dtype, device=X.device)
-    for start in range(0, X.shape[0], ROW_CHUNK):
-        stop = start + ROW_CHUNK
-        KJ = kernel.compute(dictionary.points, X[start:stop])  # (J, b)
-        Z = torch.linalg.solve_triangular(dictionary.factor, KJ, upper=False)
-        out[start:stop] = (diag[start:stop] - (Z * Z).sum(0)) / alpha
-    return out.clamp_(0.0, 1.0)
+        residual = diag.clamp_min(0.0)
+    else:
+        residual = torch.empty(X.shape[0], dtype=X.dtype, device=X.device)
+        for start in range(0, X.shape[0], ROW_CHUNK):
+            stop = start + ROW_CHUNK
+            KJ = kernel.compute(dictionary.points, X[start:stop])  # (J, b)
+            Z = torch.linalg.solve_triangular(dictionary.factor, KJ, upper=False)
+            residual[start:stop] = diag[start:stop] - (Z * Z).sum(0)
+        residual.clamp_(min=0.0)
+    return residual / (residual + alpha)
+
+
+def member_scores(dictionary: Dictionary) -> torch.Tensor:
+    """Leave-one-out ``ℓ̃_j(α)`` of the dictionary's own rows: (J,)."""
+    if dictionary.member_residual is None:
+        return torch.empty(0, dtype=dictionary.points.dtype, device=dictionary.points.device)
+    t = dictionary.member_residual
+    return t / (t + dictionary.alpha)
+
+
+def scores_with_members(kernel: Kernel, X: torch.Tensor, index: torch.Tensor, dictionary: Dictionary,
+                        diag: torch.Tensor | None = None) -> torch.Tensor:
+    """ℓ̃ of rows ``X`` whose (sorted) global indices are ``index``; dictionary rows among them
+    get their leave-one-out score."""
+    scores = dictionary_scores(kernel, X, dictionary, diag)
+    if dictionary.size:
+        where = torch.searchsorted(index, dictionary.index)
+        inside = where < index.numel()
+        inside[inside.clone()] = index[where[inside]] == dictionary.index[inside]
+        scores[where[inside].to(scores.device)] = member_scores(dictionary)[inside.to(scores.device)]
+    return scores
 
 
 def row_leverage_block(X: torch.Tensor, kernel: Kernel, dictionary: Dictionary) -> torch.Tensor:
@@ -176,7 +215,7 @@ def bless_dictionary(kernel: Kernel, rows: Rows, alpha: float, size: int, genera
     levels, sizes = [], []
     while True:
         lam = max(alpha, lam / LEVEL_FACTOR)
-        scores = dictionary_scores(kernel, U, _at_alpha(kernel, dictionary, lam), diag)
+        scores = scores_with_members(kernel, U, cand_index, _at_alpha(kernel, dictionary, lam), diag)
         s_hat = float(scores.sum()) * n / n_candidates
         target = min(size, n_candidates, max(1, math.ceil(OVERSAMPLING * s_hat)))
         pi_U = inclusion_probabilities(floored(scores), target)
@@ -192,7 +231,8 @@ def bless_dictionary(kernel: Kernel, rows: Rows, alpha: float, size: int, genera
 def _at_alpha(kernel: Kernel, dictionary: Dictionary, alpha: float) -> Dictionary:
     """The same dictionary scoring at another ridge (refactorised)."""
     if dictionary.size == 0 or dictionary.alpha == alpha:
-        return Dictionary(dictionary.points, dictionary.index, dictionary.probability, alpha, dictionary.factor)
+        return Dictionary(dictionary.points, dictionary.index, dictionary.probability, alpha, dictionary.factor,
+                          dictionary.member_residual)
     return make_dictionary(kernel, dictionary.points, dictionary.index, dictionary.probability, alpha)
 
 
@@ -234,7 +274,7 @@ def approximate_row_leverage(kernel: Kernel, X, alpha: float, *, dictionary_size
     Returns
     -------
     scores : numpy.ndarray (n,)
-        ℓ̃_i(α) in [0, 1] (n floats on the client: the only O(n) object).
+        ℓ̃_i(α) in [0, 1) (n floats on the client: the only O(n) object).
     dictionary : Dictionary
     info : dict
         ``levels`` and ``dictionary_sizes`` of the BLESS levels.
@@ -246,7 +286,8 @@ def approximate_row_leverage(kernel: Kernel, X, alpha: float, *, dictionary_size
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     rows = _check_rows(X)
     dictionary, info = bless_dictionary(kernel, rows, alpha, size, generator)
-    scores = np.asarray(rows.map(row_leverage_block, kernel, dictionary, n_columns=None), dtype=np.float64)
+    scores = np.array(rows.map(row_leverage_block, kernel, dictionary, n_columns=None), dtype=np.float64)
+    scores[dictionary.index.numpy()] = member_scores(dictionary).cpu().numpy()
     return scores, dictionary, info
 
 
@@ -284,7 +325,15 @@ def leverage_centers(kernel: Kernel, X, n_centers: int, alpha: float, *, generat
     size = m if dictionary_size is None else dictionary_size
     scores, dictionary, info = approximate_row_leverage(kernel, rows, alpha, dictionary_size=size, generator=generator)
     scores_t = torch.from_numpy(scores)
-    pi = inclusion_probabilities(floored(scores_t), m)
-    index = systematic_sample(pi, generator).unique().sort().values
+    index, pi = sample_by_leverage(scores_t, m, generator)
     info = {**info, "statistical_dimension": float(scores.sum()), "dictionary_size": dictionary.size}
     return CenterSample(index, pi[index], scores_t[index], info)
+
+
+def sample_by_leverage(scores: torch.Tensor, m: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(index, π)``: m distinct rows (sorted) drawn with inclusion probability
+    ``π_i = min(1, c·max(ℓ_i, SCORE_FLOOR·max ℓ))``, ``Σ π = m``, by systematic PPS sampling;
+    ``π`` (n,) are the inclusion probabilities of every row."""
+    pi = inclusion_probabilities(floored(scores), m)
+    # two grid points fall into one interval (length π_i ≤ 1) only through rounding: unique() guards it
+    return systematic_sample(pi, generator).unique().sort().values, pi
