@@ -362,3 +362,14 @@ def test_float32_features_are_float32_and_close_to_float64(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         levrf.NystromRidge(levrf.LaplacianKernel(1.0), n_components=30, dtype="float32").fit(X, X[:, 0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("centers", ["uniform", "leverage"])
+def test_cuda_equals_cpu(data, centers):
+    X, y, Xt = data
+    params = dict(kernel=levrf.GaussianKernel(1.5), n_components=60, centers=centers, alpha=1e-2, random_state=0)
+    cpu = levrf.NystromRidge(**params).fit(X, y)
+    gpu = levrf.NystromRidge(**params, device="cuda").fit(X, y)
+    assert torch.equal(cpu.features_.center_indices_, gpu.features_.center_indices_.cpu())
+    np.testing.assert_allclose(gpu.predict(Xt), cpu.predict(Xt), rtol=0, atol=1e-8)
