@@ -18,10 +18,14 @@ from .kernels import (
     ReLUNTK,
 )
 from .leverage import feature_bound, ridge_leverage, spectral_error, statistical_dimension
+from .nystroem import Nystroem
 from .persistence import ModelFileError, load, save
 from .ridge import (
     KernelRidge,
     KernelRidgeClassifier,
+    NystromRidge,
+    NystromRidgeClassifier,
+    NystromRidgeCV,
     RandomFeatureRidge,
     RandomFeatureRidgeClassifier,
     RandomFeatureRidgeCV,
@@ -42,6 +46,10 @@ __all__ = [
     "KernelRidgeClassifier",
     "LaplacianKernel",
     "MaternKernel",
+    "Nystroem",
+    "NystromRidge",
+    "NystromRidgeCV",
+    "NystromRidgeClassifier",
     "RandomFeatureRidge",
     "RandomFeatureRidgeCV",
     "RandomFeatureRidgeClassifier",

@@ -2,6 +2,7 @@
 
 from .cv import RandomFeatureRidgeCV
 from .exact import KernelRidge, KernelRidgeClassifier
+from .nystrom import NystromRidge, NystromRidgeClassifier, NystromRidgeCV
 from .random_features import RandomFeatureRidge, RandomFeatureRidgeClassifier
 from .solvers import JitterWarning, NormalEquations, cholesky_solve
 
@@ -10,6 +11,9 @@ __all__ = [
     "KernelRidge",
     "KernelRidgeClassifier",
     "NormalEquations",
+    "NystromRidge",
+    "NystromRidgeCV",
+    "NystromRidgeClassifier",
     "RandomFeatureRidge",
     "RandomFeatureRidgeCV",
     "RandomFeatureRidgeClassifier",
