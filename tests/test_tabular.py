@@ -39,8 +39,13 @@ def sklearn_matrix(train: pd.DataFrame, test: pd.DataFrame, numeric, categorical
         ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
                               OneHotEncoder(handle_unknown="ignore", sparse_output=False)), categorical),
     ])
-    return reference.fit(train.astype({c: object for c in categorical})).transform(
-        test.astype({c: object for c in categorical}))
+    def objects(frame):  # missing values as NaN, which SimpleImputer treats as missing in every version
+        out = frame.astype({c: object for c in categorical})
+        for c in categorical:
+            out[c] = out[c].where(out[c].notna(), np.nan)
+        return out
+
+    return reference.fit(objects(train)).transform(objects(test))
 
 
 def test_encoder_equals_simple_imputer_and_one_hot_encoder(frame):

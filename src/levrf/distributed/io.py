@@ -159,7 +159,8 @@ def from_csv(path, columns=None, target=None, chunk_rows: int | None = None, **r
         raise TypeError(f"target must be a column name (str) or None, got {type(target).__name__}")
     if chunk_rows is not None:
         chunk_rows = check_positive_int(chunk_rows, "chunk_rows")
-    df = dd.read_csv(path, **read_csv_kwargs)
+    # round-trip parsing: every pandas version reads back exactly the floats that were written
+    df = dd.read_csv(path, **{"float_precision": "round_trip", **read_csv_kwargs})
     if columns is None:
         from pandas.api.types import is_numeric_dtype
 
