@@ -21,30 +21,51 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.model_selection import KFold, check_cv
 
-from ..features import slim_copy
+from .._validation import Boolean, Checked, Integer, NoneValue, deprecate_positional_args
+from ..features import RANDOM_FEATURE_CONSTRAINTS, slim_copy, splice_parameter_docs
+from ..kernels import Kernel
 from ..rows import Rows
-from ._base import check_finite, check_ridge_params
+from ._base import check_finite, working_dtype_device
 from .blocks import held_out_error_block, loo_block, loo_errors, normal_equations_block
 from .random_features import FeatureRidgeParams
 from .regression import RidgeRegressorMixin
 
 
-def check_alphas(alphas) -> np.ndarray:
+def check_alphas(alphas, name: str = "alphas") -> np.ndarray:
     """A non-empty 1-D array of finite alphas > 0."""
     if isinstance(alphas, str | bytes):
-        raise TypeError(f"alphas must be a sequence of positive numbers, got {alphas!r}")
+        raise TypeError(f"{name} must be a sequence of positive numbers, got {alphas!r}")
     try:
         a = np.atleast_1d(np.asarray(alphas))
     except Exception as exc:
-        raise TypeError(f"alphas must be a sequence of positive numbers: {exc}") from exc
+        raise TypeError(f"{name} must be a sequence of positive numbers: {exc}") from exc
     if a.dtype == bool or a.dtype.kind not in "iuf":
-        raise TypeError(f"alphas must be a sequence of positive numbers, got dtype {a.dtype}")
+        raise TypeError(f"{name} must be a sequence of positive numbers, got dtype {a.dtype}")
     a = a.astype(np.float64)
     if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape {a.shape}")
+        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {a.shape}")
     if not np.all(np.isfinite(a)) or np.any(a <= 0):
-        raise ValueError(f"alphas must all be finite and > 0, got {a}")
+        raise ValueError(f"{name} must all be finite and > 0, got {a}")
     return a
+
+
+def check_splitter(cv, name: str = "cv") -> None:
+    """A scikit-learn CV splitter (an object with ``split``) or an iterable of splits."""
+    if isinstance(cv, str | bytes | bool | numbers.Number) or not (hasattr(cv, "split") or hasattr(cv, "__iter__")):
+        raise TypeError(f"{name} must be None, an int >= 2 or a CV splitter, got {cv!r}")
+
+
+#: the positional order of ``RandomFeatureRidgeCV`` before ``kernel`` came first
+LEGACY_CV_ORDER = ("alphas", "kernel", "n_features", "sampling", "sampling_alpha", "pool_size", "leverage_method",
+                   "cv", "gcv", "store_cv_results", "batch_size", "dtype", "device", "random_state")
+
+
+def _legacy_positional_names(args: tuple):
+    """``RandomFeatureRidgeCV(alphas, ...)``, the old order, when the first positional argument is
+    not a kernel (nor None); otherwise the new one (``kernel`` first)."""
+    if args[0] is None or isinstance(args[0], Kernel):
+        return None
+    return LEGACY_CV_ORDER
 
 
 class _EigenPath:
@@ -74,6 +95,7 @@ class _EigenPath:
         return (self.s[:, None] * self.inv).sum(0) / n_rows
 
 
+@splice_parameter_docs
 class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgeParams):
     """Random-feature ridge regression with the ridge parameter chosen by cross-validation.
 
@@ -84,21 +106,18 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
 
     Parameters
     ----------
+    {kernel}
     alphas : sequence of float, default=(0.1, 1.0, 10.0)
         Candidate ridge parameters (> 0); the first of equally good ones is chosen.
-    kernel : levrf kernel, default=None
-        ``None`` means ``GaussianKernel(bandwidth=1.0)``.
-    n_features : int, default=100
-        Number of random weights m.
-    sampling : str, default="gaussian"
-        Weight sampler.
+    {n_features}
+    {sampling}
     sampling_alpha : float or "auto", default="auto"
         λ for the leverage scores of leverage samplers. The features are drawn with
         ``RandomFeatures(alpha=min(alphas), sampling_alpha=sampling_alpha)``: leverage scores
         decrease with λ, so the smallest α's distribution dominates every larger α's and
         Theorem 3.3 holds for all of them.
-    pool_size : int, optional
-    leverage_method : str, default="exact"
+    {pool_size}
+    {leverage_method}
     cv : None, int or CV splitter, default=None
         ``None``: efficient leave-one-out (or GCV). An int k: k-fold; or any scikit-learn
         splitter. For K-fold the features are still drawn on all of ``X`` (a leverage sampler
@@ -107,12 +126,11 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         With ``cv=None``, use generalized cross-validation (``h_i`` replaced by ``tr(H)/n``).
     store_cv_results : bool, default=False
         Keep the squared held-out errors of every row and α in ``cv_results_`` (``cv=None`` only).
-    batch_size : int, optional
-        Rows per chunk of Ψ.
-    dtype : {"float64", "float32"}, default="float64"
-    device : str, default="cpu"
-    random_state : int, numpy.random.Generator or None, default=None
-        Seed of the random features (see ``levrf.RandomFeatures``); a ``torch.Generator`` is refused.
+    {batch_size}
+    {dtype}
+    {device}
+    {random_state}
+    {fit_intercept}
 
     Attributes
     ----------
@@ -132,10 +150,21 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         Only when ``X`` had string column names.
     """
 
+    _parameter_constraints = {
+        **{k: v for k, v in RANDOM_FEATURE_CONSTRAINTS.items() if k != "alpha"},
+        "alphas": Checked(check_alphas, "a non-empty sequence of numbers > 0"),
+        "cv": [NoneValue(), Integer(2), Checked(check_splitter, "a CV splitter")],
+        "gcv": Boolean(),
+        "store_cv_results": Boolean(),
+        "fit_intercept": Boolean(),
+    }
+
+    @deprecate_positional_args(legacy_names=_legacy_positional_names)
     def __init__(
         self,
-        alphas=(0.1, 1.0, 10.0),
         kernel=None,
+        *,
+        alphas=(0.1, 1.0, 10.0),
         n_features: int = 100,
         sampling: str = "gaussian",
         sampling_alpha="auto",
@@ -148,9 +177,10 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         dtype: str = "float64",
         device: str = "cpu",
         random_state=None,
+        fit_intercept: bool = True,
     ) -> None:
-        self.alphas = alphas
         self.kernel = kernel
+        self.alphas = alphas
         self.n_features = n_features
         self.sampling = sampling
         self.sampling_alpha = sampling_alpha
@@ -163,20 +193,14 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         self.dtype = dtype
         self.device = device
         self.random_state = random_state
+        self.fit_intercept = fit_intercept
 
-    def _check_params(self) -> None:
-        check_ridge_params(self)
-        check_alphas(self.alphas)
-        for name in ("gcv", "store_cv_results"):
-            if not isinstance(getattr(self, name), bool | np.bool_):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+    def _validate_extra(self) -> None:
         if self.cv is not None and (self.gcv or self.store_cv_results):
             raise ValueError("gcv=True and store_cv_results=True need cv=None (leave-one-out)")
-        if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) and self.cv < 2:
-            raise ValueError(f"cv must be None, an int >= 2 or a CV splitter, got {self.cv}")
 
     def _fit_rows(self, rows: Rows) -> None:
-        dtype, device = check_ridge_params(self)
+        dtype, device = working_dtype_device(self)
         alphas_np = check_alphas(self.alphas)
         alphas = torch.as_tensor(alphas_np, dtype=dtype, device=device)
         self.features_ = self._random_features(float(alphas_np.min())).fit_rows(rows)

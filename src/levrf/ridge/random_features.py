@@ -20,10 +20,18 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 
-from .._validation import check_positive, resolve_dtype
-from ..features import RandomFeatures, slim_copy
+from .._validation import (
+    Boolean,
+    Checked,
+    NoneValue,
+    Real,
+    ValidatedParameters,
+    deprecate_positional_args,
+    resolve_dtype,
+)
+from ..features import RANDOM_FEATURE_CONSTRAINTS, RandomFeatures, slim_copy, splice_parameter_docs
 from ..rows import Rows
-from ._base import check_finite, check_ridge_params
+from ._base import check_finite, working_dtype_device
 from .blocks import linear_predictions, normal_equations_block
 from .classification import RidgeClassifierMixin
 from .regression import RidgeRegressorMixin
@@ -110,12 +118,29 @@ def refine_ridge_solution(
     return best, residuals, False
 
 
-class FeatureRidgeParams(BaseEstimator):
-    """Constructor parameters of the random-feature ridge estimators and their feature map."""
+#: constraints of the random-feature ridge estimators: the random-feature table plus the solve's
+FEATURE_RIDGE_CONSTRAINTS = {
+    **RANDOM_FEATURE_CONSTRAINTS,
+    "gram_dtype": [NoneValue(), Checked(resolve_dtype, "'float64' or 'float32'")],
+    "refine_tol": Real(0.0),
+    "fit_intercept": Boolean(),
+}
 
+
+class FeatureRidgeParams(ValidatedParameters, BaseEstimator):
+    """Constructor parameters of the random-feature ridge estimators and their feature map.
+
+    Subclasses with other parameters (``RandomFeatureRidgeCV``) define their own ``__init__``
+    and ``_parameter_constraints`` table, starting from :data:`RANDOM_FEATURE_CONSTRAINTS`.
+    """
+
+    _parameter_constraints = FEATURE_RIDGE_CONSTRAINTS
+
+    @deprecate_positional_args
     def __init__(
         self,
         kernel=None,
+        *,
         n_features: int = 100,
         sampling: str = "gaussian",
         alpha: float = 1.0,
@@ -128,6 +153,7 @@ class FeatureRidgeParams(BaseEstimator):
         refine_tol: float = 1e-5,
         device: str = "cpu",
         random_state=None,
+        fit_intercept: bool = True,
     ) -> None:
         self.kernel = kernel
         self.n_features = n_features
@@ -142,16 +168,11 @@ class FeatureRidgeParams(BaseEstimator):
         self.refine_tol = refine_tol
         self.device = device
         self.random_state = random_state
-
-    def _check_params(self) -> None:
-        check_ridge_params(self)
-        self._gram_dtype()
+        self.fit_intercept = fit_intercept
 
     def _gram_dtype(self) -> torch.dtype:
-        """The validated ``gram_dtype`` (``None`` → ``dtype``); checks ``refine_tol`` too."""
-        check_positive(self.refine_tol, "refine_tol")
-        dtype = resolve_dtype(self.dtype)
-        return dtype if self.gram_dtype is None else resolve_dtype(self.gram_dtype, "gram_dtype")
+        """The ``gram_dtype`` as a torch dtype (``None`` → ``dtype``)."""
+        return resolve_dtype(self.dtype if self.gram_dtype is None else self.gram_dtype)
 
     def _random_features(self, alpha: float) -> RandomFeatures:
         """An unfitted RandomFeatures with this estimator's sampling parameters."""
@@ -178,7 +199,7 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
     """Fit of the primal random-feature ridge, shared by the regressor and the classifier."""
 
     def _fit_rows(self, rows: Rows) -> None:
-        dtype, _ = check_ridge_params(self)
+        dtype, _ = working_dtype_device(self)
         gram_dtype, alpha = self._gram_dtype(), float(self.alpha)
         if not rows.in_memory and gram_dtype != dtype:
             raise ValueError(
@@ -229,6 +250,7 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
         return None
 
 
+@splice_parameter_docs
 class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidgeCore):
     """Kernel ridge regression with random features, solved in the primal by streaming.
 
@@ -236,28 +258,21 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
     ``"gaussian"`` from ``p``, or a leverage sampler), accumulates ``G = ΨᵀΨ`` and ``ΨᵀY`` over
     row chunks (a BLAS ``syrk`` on the CPU, ``addmm`` on the GPU) and solves
     ``(G + αI) β = ΨᵀY`` by a Cholesky factorization of the D × D matrix (D = m·d2; with a
-    documented jitter retry, see :func:`levrf.ridge.solvers.cholesky_solve`). No intercept.
+    documented jitter retry, see :func:`levrf.ridge.solvers.cholesky_solve`). With
+    ``fit_intercept=True`` (the default) Ψ's columns and Y are centred first (``ΨᵀΨ − n·μμᵀ``,
+    ``ΨᵀY − n·μȳᵀ``, from column sums accumulated in the same pass) and ``intercept_ = ȳ − μᵀβ``.
 
     Parameters
     ----------
-    kernel : levrf kernel, default=None
-        Any kernel with random features; ``None`` means ``GaussianKernel(bandwidth=1.0)``.
-    n_features : int, default=100
-        Number of random weights ``m``; Ψ has ``m·d2`` columns.
-    sampling : str, default="gaussian"
-        Weight sampler (see ``levrf.leverage.SAMPLERS``).
-    alpha : float, default=1.0
-        Ridge parameter λ > 0 of the solve, also passed to leverage samplers.
-    sampling_alpha : float or "auto", default="auto"
-        λ at which leverage scores are computed (leverage samplers only).
-    pool_size : int, optional
-        Candidate weights for pool-based leverage samplers.
-    leverage_method : str, default="exact"
-        How leverage samplers compute their scores.
-    batch_size : int, optional
-        Rows per chunk of Ψ (fit and predict); by default chosen from a 128 MiB budget.
-    dtype : {"float64", "float32"}, default="float64"
-        Precision of the features, ``ΨᵀY``, the solve and the returned β.
+    {kernel}
+    {n_features}
+    {sampling}
+    {alpha}
+    {sampling_alpha}
+    {pool_size}
+    {leverage_method}
+    {batch_size}
+    {dtype}
     gram_dtype : {None, "float32", "float64"}, default=None
         Precision of the O(n D²) products ``ΨᵀΨ`` (``None``: ``dtype``). ``"float32"`` with
         ``dtype="float64"`` runs them at single-precision speed (about 2× on CPUs) and refines
@@ -271,10 +286,9 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
         ``‖ΨᵀY − (ΨᵀΨ + αI)β‖ / ‖ΨᵀY‖`` ≤ ``refine_tol`` (and applies that pass's correction,
         which shrinks it a further 10²–10³-fold). Only used when ``gram_dtype`` is narrower
         than ``dtype``.
-    device : str, default="cpu"
-        ``"cuda"`` computes on the GPU; predictions are returned as NumPy arrays.
-    random_state : int, numpy.random.Generator or None, default=None
-        Seed of the weights (``None`` means seed 0; see ``levrf.RandomFeatures``); a torch.Generator is refused.
+    {device}
+    {random_state}
+    {fit_intercept}
 
     Attributes
     ----------
@@ -302,6 +316,7 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
     """
 
 
+@splice_parameter_docs
 class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _RandomFeatureRidgeCore):
     """Random-feature ridge classification: one-hot ±1 targets, argmax prediction.
 
@@ -310,20 +325,22 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
 
     Parameters
     ----------
-    kernel : levrf kernel, default=None
-    n_features : int, default=100
-    sampling : str, default="gaussian"
-    alpha : float, default=1.0
-    sampling_alpha : float or "auto", default="auto"
-    pool_size : int, optional
-    leverage_method : str, default="exact"
-    batch_size : int, optional
-    dtype : {"float64", "float32"}, default="float64"
+    {kernel}
+    {n_features}
+    {sampling}
+    {alpha}
+    {sampling_alpha}
+    {pool_size}
+    {leverage_method}
+    {batch_size}
+    {dtype}
     gram_dtype : {None, "float32", "float64"}, default=None
+        As in :class:`RandomFeatureRidge`.
     refine_tol : float, default=1e-5
-    device : str, default="cpu"
-    random_state : int, numpy.random.Generator or None, default=None
-        Seed of the random features (see ``levrf.RandomFeatures``); a ``torch.Generator`` is refused.
+        As in :class:`RandomFeatureRidge`.
+    {device}
+    {random_state}
+    {fit_intercept}
 
     Attributes
     ----------
