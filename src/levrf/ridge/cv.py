@@ -27,7 +27,7 @@ from ..kernels import Kernel
 from ..rows import Rows
 from ._base import check_finite, working_dtype_device
 from .blocks import held_out_error_block, loo_block, loo_errors, normal_equations_block
-from .random_features import FeatureRidgeParams
+from .random_features import FeatureRidgeParams, centred_normal_equations
 from .regression import RidgeRegressorMixin
 
 
@@ -69,30 +69,50 @@ def _legacy_positional_names(args: tuple):
 
 
 class _EigenPath:
-    """All ridge solutions of one system ``(G + αI) β = R`` from ``G = V diag(s) Vᵀ``."""
+    """All ridge solutions of one system ``(G + αI) β = R`` from ``G = V diag(s) Vᵀ``.
 
-    def __init__(self, G: torch.Tensor, R: torch.Tensor, alphas: torch.Tensor) -> None:
+    With ``mean`` (μ) and ``y_mean`` (ȳ), G and R are those of the centred rows of ``n_rows``
+    training rows (``fit_intercept``): a row is centred before it is scored, the intercept is
+    ``ȳ − μᵀβ`` and the hat matrix of the unpenalized intercept is ``11ᵀ/n + H_c``, so every
+    hat diagonal gains ``1/n`` (the LOO identity holds exactly for it: the intercept is a column
+    of the design with zero penalty).
+    """
+
+    def __init__(self, G: torch.Tensor, R: torch.Tensor, alphas: torch.Tensor, mean: torch.Tensor | None = None,
+                 y_mean: torch.Tensor | None = None, n_rows: int | None = None) -> None:
         s, self.V = torch.linalg.eigh(G)
         self.s = s.clamp_min(0.0)  # G is PSD; tiny negative eigenvalues are rounding
         self.inv = 1.0 / (self.s[:, None] + alphas[None, :])  # (D, A)
         Q = self.V.T @ R  # (D, k)
         self.C = (Q[:, :, None] * self.inv[:, None, :]).reshape(Q.shape[0], -1)  # (D, k·A)
         self.n_targets, self.n_alphas = R.shape[1], alphas.shape[0]
+        self.mean, self.y_mean = mean, y_mean
+        self.hat_offset = 0.0 if mean is None else 1.0 / n_rows
+        self.mean_V = None if mean is None else mean @ self.V
 
     def coef(self, index: int) -> torch.Tensor:
         """β for ``alphas[index]``: (D, k)."""
         C = self.C.reshape(-1, self.n_targets, self.n_alphas)[:, :, index]
         return self.V @ C
 
+    def intercept(self, coef: torch.Tensor) -> torch.Tensor:
+        """``ȳ − μᵀβ`` (k,), zeros without centring."""
+        if self.mean is None:
+            return torch.zeros(coef.shape[1], dtype=coef.dtype, device=coef.device)
+        return self.y_mean - self.mean @ coef
+
     def residuals(self, Psi: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Residuals ``y − ψᵀβ_α`` (b, k, A) and hat diagonals ``h(α)`` (b, A) of some rows."""
+        """Residuals ``y − ψᵀβ_α − b_α`` (b, k, A) and hat diagonals ``h(α)`` (b, A) of some rows."""
         Z = Psi @ self.V
+        if self.mean is not None:
+            Z = Z - self.mean_V[None, :]
+            Y = Y - self.y_mean[None, :]
         pred = (Z @ self.C).reshape(Psi.shape[0], self.n_targets, self.n_alphas)
-        return Y[:, :, None] - pred, (Z * Z) @ self.inv
+        return Y[:, :, None] - pred, (Z * Z) @ self.inv + self.hat_offset
 
     def mean_hat(self, n_rows: int) -> torch.Tensor:
         """``tr(H)/n`` for every α: (A,)."""
-        return (self.s[:, None] * self.inv).sum(0) / n_rows
+        return (self.s[:, None] * self.inv).sum(0) / n_rows + self.hat_offset
 
 
 @splice_parameter_docs
@@ -145,6 +165,8 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
     features_ : levrf.RandomFeatures
     coef_ : torch.Tensor of shape (D, n_targets)
         β at ``alpha_``, fitted on all rows.
+    intercept_ : torch.Tensor of shape (n_targets,)
+        ``ȳ − μᵀβ`` (zeros with ``fit_intercept=False``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
@@ -215,11 +237,14 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         self.alpha_ = float(alphas_np[best])
         self.best_score_ = -float(mse[best])
         self.coef_ = check_finite(path.coef(best), "ridge coefficients")
+        self.intercept_ = check_finite(path.intercept(self.coef_), "intercept")
 
     def _leave_one_out(self, rows: Rows, features, alphas: torch.Tensor):
-        sums = rows.sum(normal_equations_block, features)
-        path = _EigenPath(check_finite(sums["gram"], "random features Psi^T Psi"), sums["xty"], alphas)
         n, k = rows.n_rows, rows.n_targets
+        if n < 2:
+            raise ValueError(f"leave-one-out cross-validation needs at least 2 samples, got n_samples={n}")
+        sums = rows.sum(normal_equations_block, features)
+        path = self._path(sums["gram"], sums["xty"], sums["psi_sum"], sums["y_sum"], n, alphas)
         gcv_scale = (1.0 - path.mean_hat(n)) if self.gcv else None
         keep = self.store_cv_results and rows.in_memory
         err = rows.sum(loo_block, features, path, gcv_scale, keep)
@@ -234,6 +259,14 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
                     n_columns=path.n_alphas if single else k, trailing=() if single else (path.n_alphas,),
                 )
         return path, err["sq_err"] / (n * k)
+
+    def _path(self, G, R, psi_sum, y_sum, n_rows: int, alphas: torch.Tensor) -> _EigenPath:
+        """The eigen-path of the rows whose sums these are (centred with ``fit_intercept``)."""
+        G = check_finite(G, "random features Psi^T Psi")  # eigh reads the lower triangle only
+        if not self.fit_intercept:
+            return _EigenPath(G, R, alphas)
+        Gc, Rc, mean, y_mean = centred_normal_equations(G, R, psi_sum, y_sum, n_rows)
+        return _EigenPath(Gc, Rc, alphas, mean, y_mean, n_rows)
 
     def _splits(self, rows: Rows):
         """``(outside, tests, partition)``: per split, the rows outside its training set and its
@@ -257,17 +290,20 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         # the training Gram of a split is G minus the Gram of the rows outside its training set
         outside, tests, partition = self._splits(rows)
         sums = rows.sum(normal_equations_block, features, outside, None, not partition)
-        grams = [sums[f"gram_{g}"] for g in range(len(outside))]
-        xtys = [sums[f"xty_{g}"] for g in range(len(outside))]
-        G = sum(grams[1:], grams[0].clone()) if partition else sums["gram"]
-        R = sum(xtys[1:], xtys[0].clone()) if partition else sums["xty"]
-        G = check_finite(G, "random features Psi^T Psi")
-        paths = [_EigenPath(G - Gf, R - Rf, alphas) for Gf, Rf in zip(grams, xtys, strict=True)]
+        keys = ("gram", "xty", "psi_sum", "y_sum", "count")
+        groups = [{key: sums[f"{key}_{g}"] for key in keys} for g in range(len(outside))]
+        total = {key: sum(part[key] for part in groups) for key in keys} if partition else sums
+        paths = []
+        for part in groups:
+            train = {key: total[key] - part[key] for key in keys}
+            paths.append(self._path(train["gram"], train["xty"], train["psi_sum"], train["y_sum"],
+                                    int(train["count"]), alphas))
         err = rows.sum(held_out_error_block, features, paths, tests)
         count = int(err["count"])
         if count == 0:
             raise ValueError("the cross-validation splits have no test rows")
-        return _EigenPath(G, R, alphas), err["sq_err"] / count
+        full = self._path(total["gram"], total["xty"], total["psi_sum"], total["y_sum"], rows.n_rows, alphas)
+        return full, err["sq_err"] / count
 
 
 def stored_loo_errors(X, Y, features, path, gcv_scale, single_target: bool) -> torch.Tensor:

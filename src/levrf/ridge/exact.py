@@ -77,8 +77,19 @@ class _KernelRidgeCore(ValidatedParameters, BaseEstimator):
         self.X_fit_ = rows.X.clone()
         K = check_finite(self._kernel_matrix(self.X_fit_), "kernel values K(X, X)")
         K.diagonal().add_(float(self.alpha))
-        coef, self.jitter_ = cholesky_solve(K, rows.Y, what="K + alpha*I")
+        Y = rows.Y
+        if self.fit_intercept:  # solve for Y and for 1 with one factorization
+            Y = torch.cat([Y, torch.ones(Y.shape[0], 1, dtype=Y.dtype, device=Y.device)], dim=1)
+        coef, self.jitter_ = cholesky_solve(K, Y, what="K + alpha*I")
+        if self.fit_intercept:
+            # the unpenalized intercept: b = 1ᵀ(K+αI)⁻¹y / 1ᵀ(K+αI)⁻¹1, A = (K+αI)⁻¹(y − b)
+            coef, ones = coef[:, :-1], coef[:, -1:]
+            intercept = coef.sum(0) / ones.sum()
+            coef = coef - ones * intercept[None, :]
+        else:
+            intercept = torch.zeros(Y.shape[1], dtype=Y.dtype, device=Y.device)
         self.dual_coef_ = check_finite(coef, "dual coefficients")
+        self.intercept_ = check_finite(intercept, "intercept")
 
     def _decision_rows(self, rows: Rows):
         """``K(Z, X) A`` (n, k): NumPy for rows in memory, a lazy Dask array otherwise."""
@@ -92,6 +103,7 @@ def kernel_predictions(Z: torch.Tensor, model: _KernelRidgeCore) -> torch.Tensor
     for start in range(0, Z.shape[0], step):
         block = model.kernel_.compute(Z[start : start + step], model.X_fit_)
         out[start : start + step] = block @ model.dual_coef_
+    out += model.intercept_[None, :]
     return check_finite(out, "predictions")
 
 
@@ -100,8 +112,9 @@ class KernelRidge(RidgeRegressorMixin, RegressorMixin, _KernelRidgeCore):
     """Exact kernel ridge regression with any levrf kernel.
 
     Solves ``(K + αI) A = Y`` by a Cholesky factorization and predicts ``f(z) = K(z, X) A``
-    (no intercept: centre ``y`` if its mean matters). Equals scikit-learn's
-    ``KernelRidge(kernel="rbf", gamma=1/(2σ²), alpha=α)`` for ``GaussianKernel(σ)``.
+    ``+ b``, with an unpenalized intercept ``b`` (``fit_intercept=True``, the default). With
+    ``fit_intercept=False`` it equals scikit-learn's ``KernelRidge(kernel="rbf",
+    gamma=1/(2σ²), alpha=α)`` for ``GaussianKernel(σ)``.
 
     If ``K + αI`` is numerically singular (α below the rounding error of K), a diagonal jitter
     ``10**k · eps · mean(diag)`` (k = 0..5) is added, a ``JitterWarning`` is issued and the
@@ -125,7 +138,9 @@ class KernelRidge(RidgeRegressorMixin, RegressorMixin, _KernelRidgeCore):
     Attributes
     ----------
     dual_coef_ : torch.Tensor of shape (n_samples, n_targets)
-        ``A = (K + αI)⁻¹ Y``.
+        ``A = (K + αI)⁻¹ (Y − b)``.
+    intercept_ : torch.Tensor of shape (n_targets,)
+        ``b`` (zeros with ``fit_intercept=False``).
     X_fit_ : torch.Tensor of shape (n_samples, n_features_in_)
         A copy of the training inputs.
     kernel_ : levrf kernel
@@ -169,6 +184,7 @@ class KernelRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _KernelRidgeC
     ----------
     classes_ : ndarray of shape (n_classes,)
     dual_coef_ : torch.Tensor of shape (n_samples, 1 or n_classes)
+    intercept_ : torch.Tensor of shape (1 or n_classes,)
     X_fit_ : torch.Tensor
     kernel_ : levrf kernel
     jitter_ : float

@@ -53,6 +53,22 @@ def accumulate_normal_equations(
     return acc
 
 
+def centred_normal_equations(G: torch.Tensor, R: torch.Tensor, psi_sum: torch.Tensor, y_sum: torch.Tensor,
+                             n_rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The normal equations of centred Ψ and Y, as scikit-learn's ``Ridge`` centres X and y.
+
+    ``ΨᵀΨ − n·μμᵀ`` and ``ΨᵀY − n·μȳᵀ`` with ``μ = Σψ_i/n``, ``ȳ = Σy_i/n``: the system of the
+    slopes of a ridge with an unpenalized intercept, whose intercept is ``ȳ − μᵀβ``. Returns
+    ``(G_c, R_c, μ, ȳ)``; ``G_c`` is in ``G``'s dtype and (like ``G``) only its lower triangle
+    need be meaningful.
+    """
+    mean, y_mean = psi_sum / n_rows, y_sum / n_rows
+    m = mean.to(G.dtype)
+    Gc = G - n_rows * torch.outer(m, m)
+    Rc = R - n_rows * torch.outer(mean, y_mean)
+    return Gc, Rc, mean, y_mean
+
+
 def gram_product_block(X: torch.Tensor, Y, start: int, features: RandomFeatures, coef: torch.Tensor) -> dict:
     """``Ψᵀ(Ψβ)`` of the block's rows (a block function of :mod:`levrf.rows`): ``"gram_product"``."""
     out = torch.zeros_like(coef)
@@ -71,8 +87,12 @@ def refine_ridge_solution(
     *,
     tol: float,
     max_passes: int = MAX_REFINE_PASSES,
+    mean: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[float], bool]:
     """Iterative refinement of ``β ≈ (ΨᵀΨ + αI)⁻¹ R`` whose factor ``L`` is of an approximate Gram.
+
+    ``mean`` (μ, with ``fit_intercept``): the system is that of the centred Ψ,
+    ``(ΨᵀΨ − nμμᵀ + αI) β = R``.
 
     Each pass streams the rows once (a sum over rows, :func:`gram_product_block`), forms the residual ``r = R − Ψᵀ(Ψβ) − αβ`` in ``X``'s dtype
     and adds ``(L Lᵀ)⁻¹ r`` to β; the residual shrinks by a factor ρ ≈ ‖(G̃ + αI)⁻¹(G − G̃)‖
@@ -98,6 +118,8 @@ def refine_ridge_solution(
     best = coef
     for _ in range(max_passes):
         GB = rows.sum(gram_product_block, features, coef)["gram_product"]
+        if mean is not None:  # the centred system: Ψ_cᵀΨ_c β = Ψᵀ(Ψβ) − n μ (μᵀβ)
+            GB = GB - rows.n_rows * torch.outer(mean, mean @ coef)
         resid = R - GB - alpha * coef
         residuals.append(float(torch.linalg.norm(resid)) / norm_R if norm_R > 0 else 0.0)
         if residuals[-1] <= min(residuals):
@@ -191,8 +213,28 @@ class FeatureRidgeParams(ValidatedParameters, BaseEstimator):
         )
 
     def _decision_rows(self, rows: Rows):
-        """``Ψ(X) β`` (n, k): NumPy for rows in memory, a lazy Dask array otherwise."""
-        return rows.map(linear_predictions, slim_copy(self.features_), self.coef_, n_columns=self.coef_.shape[1])
+        """``Ψ(X) β + b`` (n, k): NumPy for rows in memory, a lazy Dask array otherwise."""
+        return rows.map(linear_predictions, slim_copy(self.features_), self.coef_, self.intercept_,
+                        n_columns=self.coef_.shape[1])
+
+    def _normal_equations(self, sums: dict, n_rows: int):
+        """``(G, R, μ)`` of the solve from the sums of :func:`normal_equations_block`: centred with
+        ``fit_intercept`` (then μ, ȳ are kept for the intercept), as they are otherwise (μ = None)."""
+        G = check_finite(sums["gram"], "random features Psi^T Psi")
+        R = check_finite(sums["xty"], "products Psi^T y")
+        if not self.fit_intercept:
+            self._y_mean = None
+            return G, R, None
+        G, R, mean, self._y_mean = centred_normal_equations(G, R, sums["psi_sum"], sums["y_sum"], n_rows)
+        return G, R, mean
+
+    def _set_intercept(self, coef: torch.Tensor, mean: torch.Tensor | None) -> None:
+        """``intercept_ = ȳ − μᵀβ`` (zeros without ``fit_intercept``)."""
+        if mean is None:
+            self.intercept_ = torch.zeros(coef.shape[1], dtype=coef.dtype, device=coef.device)
+        else:
+            self.intercept_ = check_finite(self._y_mean - mean @ coef, "intercept")
+        del self._y_mean
 
 
 class _RandomFeatureRidgeCore(FeatureRidgeParams):
@@ -210,21 +252,22 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
         features = slim_copy(self.features_)
         sums = rows.sum(normal_equations_block, features, (), gram_dtype)
         # the Cholesky factorization reads the lower triangle only: no mirroring of G
-        G = check_finite(sums["gram"], "random features Psi^T Psi")
-        R = check_finite(sums["xty"], "products Psi^T y")
+        G, R, mean = self._normal_equations(sums, rows.n_rows)
         self.refine_residuals_ = []
         coef = None
         if torch.finfo(gram_dtype).eps > torch.finfo(dtype).eps:
-            coef = self._refined_solve(rows, features, G.to(R.dtype), R, alpha)
+            coef = self._refined_solve(rows, features, G.to(R.dtype), R, alpha, mean)
             if coef is None:  # the narrow Gram was useless: the float64 one after all
-                G = check_finite(rows.sum(normal_equations_block, features)["gram"], "random features Psi^T Psi")
+                G, R, mean = self._normal_equations(rows.sum(normal_equations_block, features), rows.n_rows)
         if coef is None:
             L, self.jitter_ = ridge_factor(G, alpha)
             coef = torch.cholesky_solve(R.to(L.dtype), L).to(dtype)
         self.coef_ = check_finite(coef, "ridge coefficients")
+        self._set_intercept(self.coef_, mean)
 
     def _refined_solve(
-        self, rows: Rows, features: RandomFeatures, G: torch.Tensor, R: torch.Tensor, alpha: float
+        self, rows: Rows, features: RandomFeatures, G: torch.Tensor, R: torch.Tensor, alpha: float,
+        mean: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
         """β from the Gram accumulated in ``gram_dtype`` plus refinement, or ``None`` (with a
         ``ConvergenceWarning``) when that Gram is too inaccurate for ``alpha``."""
@@ -236,7 +279,7 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
         else:
             coef = torch.cholesky_solve(R.to(L.dtype), L).to(R.dtype)
             coef, self.refine_residuals_, converged = refine_ridge_solution(
-                features, rows, R, L, coef, alpha, tol=float(self.refine_tol)
+                features, rows, R, L, coef, alpha, tol=float(self.refine_tol), mean=mean
             )
             if converged:
                 return coef
@@ -296,6 +339,8 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
         The fitted feature map (weights, importance weights, sampling information).
     coef_ : torch.Tensor of shape (D, n_targets)
         β.
+    intercept_ : torch.Tensor of shape (n_targets,)
+        ``ȳ − μᵀβ`` (zeros with ``fit_intercept=False``).
     jitter_ : float
         Diagonal jitter that had to be added to ``ΨᵀΨ + αI`` (0.0 normally); with refinement
         it is only in the factor that corrects β, not in the system β solves.
@@ -347,6 +392,7 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
     classes_ : ndarray of shape (n_classes,)
     features_ : levrf.RandomFeatures
     coef_ : torch.Tensor of shape (D, 1 or n_classes)
+    intercept_ : torch.Tensor of shape (1 or n_classes,)
     jitter_ : float
     refine_residuals_ : list of float
     n_features_in_ : int
