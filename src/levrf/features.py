@@ -337,6 +337,26 @@ class RandomFeatures(TransformerMixin, ValidatedParameters, BaseEstimator):
         rows = self.input_rows(X, reset=False)
         return rows.map(feature_rows, slim_copy(self), n_columns=self.n_output_features_)
 
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the output columns: ``"rf0"``, ``"rf1"``, … (``m · d2`` of them, the
+        ``d2`` features of weight ``r`` at ``r·d2 … r·d2 + d2 − 1``).
+
+        With them ``set_output(transform="pandas")`` (or ``"polars"``, or the global
+        ``sklearn.set_config(transform_output=...)``) returns a DataFrame with these columns.
+        ``input_features``, if given, must be the columns seen in ``fit``.
+        """
+        check_is_fitted(self, "weights_")
+        if input_features is not None:
+            names = np.asarray(input_features, dtype=object)
+            fitted = getattr(self, "feature_names_in_", None)
+            if names.ndim != 1 or len(names) != self.n_features_in_ or (
+                fitted is not None and list(names) != list(fitted)
+            ):
+                raise ValueError(
+                    f"input_features must be the {self.n_features_in_} column names seen in fit, got {list(names)!r}"
+                )
+        return np.asarray([f"rf{i}" for i in range(self.n_output_features_)], dtype=object)
+
     # ---------------------------------------------------------------- torch API
     def feature_map(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """ψ for a (validated) torch tensor of rows, in one piece: (n, m·d2).
