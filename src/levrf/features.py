@@ -88,9 +88,7 @@ RANDOM_FEATURE_CONSTRAINTS = {
 #: :func:`splice_parameter_docs` where a docstring holds ``{name}`` placeholders
 PARAMETER_DOCS = {
     "kernel": """kernel : levrf kernel, default=None
-        Any kernel with random features; ``None`` means ``GaussianKernel(bandwidth="auto")``,
-        whose bandwidth is resolved in ``fit`` from the training rows (the median heuristic,
-        see ``docs/ridge.md``).""",
+        Any kernel with random features; ``None`` means ``GaussianKernel(bandwidth=1.0)``.""",
     "n_features": """n_features : int, default=100
         Number of random weights ``m``; the feature map Ψ has ``m · d2`` columns.""",
     "sampling": """sampling : str, default="gaussian"

@@ -123,8 +123,7 @@ class KernelRidge(RidgeRegressorMixin, RegressorMixin, _KernelRidgeCore):
     Parameters
     ----------
     kernel : levrf kernel, default=None
-        Any levrf kernel, closed-form-only ones too; ``None`` means
-        ``GaussianKernel(bandwidth="auto")``, resolved in ``fit`` from the training rows.
+        Any levrf kernel, closed-form-only ones too; ``None`` means ``GaussianKernel(bandwidth=1.0)``.
     alpha : float, default=1.0
         Ridge parameter λ > 0 (the system is ``K + αI``, not scaled by n).
     {batch_size}
@@ -168,8 +167,7 @@ class KernelRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _KernelRidgeC
     Parameters
     ----------
     kernel : levrf kernel, default=None
-        Any levrf kernel, closed-form-only ones too; ``None`` means
-        ``GaussianKernel(bandwidth="auto")``, resolved in ``fit`` from the training rows.
+        Any levrf kernel, closed-form-only ones too; ``None`` means ``GaussianKernel(bandwidth=1.0)``.
     alpha : float, default=1.0
         Ridge parameter λ > 0 (the system is ``K + αI``, not scaled by n).
     {batch_size}
