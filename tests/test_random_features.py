@@ -200,3 +200,33 @@ def test_bad_X_names_the_argument(case, X):
     fitted = levrf.RandomFeatures(n_features=5).fit(X)
     with pytest.raises(exc, match=r"\bX\b"):
         fitted.transform(bad)
+
+
+def test_feature_names_out_and_set_output_pandas():
+    import pandas as pd
+    import sklearn
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.standard_normal((30, 3)), columns=["a", "b", "c"])
+    rf = levrf.RandomFeatures(levrf.GaussianKernel(1.0), n_features=4, random_state=0).fit(X)
+    names = rf.get_feature_names_out()
+    assert list(names) == [f"rf{i}" for i in range(8)]
+    assert list(rf.get_feature_names_out(["a", "b", "c"])) == list(names)
+    with pytest.raises(ValueError, match="input_features"):
+        rf.get_feature_names_out(["x", "y", "z"])
+    plain = rf.transform(X)
+    frame = rf.set_output(transform="pandas").transform(X)
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == list(names)
+    np.testing.assert_array_equal(frame.to_numpy(), plain)
+    other = levrf.RandomFeatures(levrf.GaussianKernel(1.0), n_features=4, random_state=0).fit(X)
+    with sklearn.config_context(transform_output="pandas"):
+        globally = other.transform(X)
+    assert isinstance(globally, pd.DataFrame) and list(globally.columns) == list(names)
+
+
+def test_set_output_polars():
+    pl = pytest.importorskip("polars")
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    rf = levrf.RandomFeatures(levrf.GaussianKernel(1.0), n_features=3, random_state=0).fit(X)
+    out = rf.set_output(transform="polars").transform(X)
+    assert isinstance(out, pl.DataFrame) and out.columns == [f"rf{i}" for i in range(6)]

@@ -47,7 +47,7 @@ def test_loo_equals_brute_force_refits(small):
 def test_loo_matches_sklearn_ridgecv_multi_output(small):
     X, y = small
     Y = np.column_stack([y, np.cos(X[:, 2])])
-    cv = levrf.RandomFeatureRidgeCV(alphas=ALPHAS, store_cv_results=True, **KW).fit(X, Y)
+    cv = levrf.RandomFeatureRidgeCV(fit_intercept=False, alphas=ALPHAS, store_cv_results=True, **KW).fit(X, Y)
     Psi = cv.features_.transform(X)
     ref = RidgeCV(alphas=ALPHAS, fit_intercept=False, store_cv_results=True).fit(Psi, Y)
     assert cv.cv_results_.shape == (25, 2, len(ALPHAS))
@@ -59,7 +59,7 @@ def test_loo_matches_sklearn_ridgecv_multi_output(small):
 
 def test_gcv_equals_its_definition(small):
     X, y = small
-    cv = levrf.RandomFeatureRidgeCV(alphas=ALPHAS, gcv=True, store_cv_results=True, **KW).fit(X, y)
+    cv = levrf.RandomFeatureRidgeCV(fit_intercept=False, alphas=ALPHAS, gcv=True, store_cv_results=True, **KW).fit(X, y)
     Psi = cv.features_.transform(X)
     n, D = Psi.shape
     expected = []

@@ -20,7 +20,7 @@ def diabetes():
 @pytest.mark.parametrize(("sigma", "alpha"), [(1.0, 0.1), (3.0, 1e-3), (0.5, 1.0)])
 def test_gaussian_krr_equals_sklearn_rbf(diabetes, sigma, alpha):
     X, y = diabetes
-    ours = levrf.KernelRidge(levrf.GaussianKernel(sigma), alpha=alpha).fit(X[:300], y[:300])
+    ours = levrf.KernelRidge(levrf.GaussianKernel(sigma), fit_intercept=False, alpha=alpha).fit(X[:300], y[:300])
     ref = SklearnKernelRidge(kernel="rbf", gamma=1 / (2 * sigma**2), alpha=alpha).fit(X[:300], y[:300])
     np.testing.assert_allclose(ours.predict(X[300:]), ref.predict(X[300:]), rtol=0, atol=1e-8)
     np.testing.assert_allclose(ours.dual_coef_[:, 0].numpy(), ref.dual_coef_, rtol=1e-8, atol=1e-8)
@@ -30,11 +30,11 @@ def test_multi_output_and_chunked_prediction(diabetes):
     X, y = diabetes
     Y = np.column_stack([y, y**2, -y])
     kernel = levrf.LaplacianKernel(2.0)
-    multi = levrf.KernelRidge(kernel, alpha=0.3, batch_size=17).fit(X, Y)
+    multi = levrf.KernelRidge(kernel, alpha=0.3, batch_size=17, fit_intercept=False).fit(X, Y)
     pred = multi.predict(X[:50])
     assert pred.shape == (50, 3)
     for j in range(3):
-        single = levrf.KernelRidge(kernel, alpha=0.3).fit(X, Y[:, j])
+        single = levrf.KernelRidge(kernel, alpha=0.3, fit_intercept=False).fit(X, Y[:, j])
         np.testing.assert_allclose(pred[:, j], single.predict(X[:50]), rtol=1e-10, atol=1e-10)
     # direct formula K(Z, X) (K + αI)⁻¹ Y
     K = kernel(X).numpy()
@@ -46,7 +46,7 @@ def test_closed_form_only_kernel(diabetes):
     X, y = diabetes
     X = X / np.linalg.norm(X, axis=1, keepdims=True)
     kernel = levrf.DeepReLUNTK(depth=3)
-    model = levrf.KernelRidge(kernel, alpha=0.5).fit(X[:200], y[:200])
+    model = levrf.KernelRidge(kernel, alpha=0.5, fit_intercept=False).fit(X[:200], y[:200])
     K = kernel(X[:200]).numpy()
     direct = kernel(X[200:], X[:200]).numpy() @ np.linalg.solve(K + 0.5 * np.eye(200), y[:200])
     np.testing.assert_allclose(model.predict(X[200:]), direct, rtol=1e-9, atol=1e-9)

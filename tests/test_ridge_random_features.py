@@ -36,12 +36,12 @@ def diabetes():
 @pytest.mark.parametrize("alpha", [1e-3, 0.5, 20.0])
 def test_identity_features_equal_sklearn_ridge(diabetes, alpha):
     X, y = diabetes
-    ours = levrf.RandomFeatureRidge(identity_kernel(), n_features=1, alpha=alpha).fit(X, y)
+    ours = levrf.RandomFeatureRidge(identity_kernel(), fit_intercept=False, n_features=1, alpha=alpha).fit(X, y)
     ref = Ridge(alpha=alpha, fit_intercept=False).fit(X, y)
     np.testing.assert_allclose(ours.coef_[:, 0].numpy(), ref.coef_, rtol=0, atol=1e-8)
     np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=0, atol=1e-8)
     # m copies scaled by m^{-1/2} give the same Gram ΨΨᵀ = XXᵀ, hence the same predictions
-    three = levrf.RandomFeatureRidge(identity_kernel(), n_features=3, alpha=alpha).fit(X, y)
+    three = levrf.RandomFeatureRidge(identity_kernel(), fit_intercept=False, n_features=3, alpha=alpha).fit(X, y)
     np.testing.assert_allclose(three.predict(X), ref.predict(X), rtol=0, atol=1e-8)
     np.testing.assert_allclose(three.coef_.numpy().reshape(3, -1), np.tile(ref.coef_ / math.sqrt(3), (3, 1)), atol=1e-8)
 
@@ -49,7 +49,7 @@ def test_identity_features_equal_sklearn_ridge(diabetes, alpha):
 def test_identity_features_multi_output(diabetes):
     X, y = diabetes
     Y = np.column_stack([y, np.sin(y)])
-    ours = levrf.RandomFeatureRidge(identity_kernel(), n_features=1, alpha=2.0).fit(X, Y)
+    ours = levrf.RandomFeatureRidge(identity_kernel(), fit_intercept=False, n_features=1, alpha=2.0).fit(X, Y)
     ref = Ridge(alpha=2.0, fit_intercept=False).fit(X, Y)
     np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=0, atol=1e-8)
 
@@ -59,9 +59,9 @@ def test_streaming_batch_size_does_not_change_beta():
     X = rng.standard_normal((5000, 5))
     y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(5000)
     kw = dict(kernel=levrf.GaussianKernel(2.0), n_features=60, alpha=0.1, random_state=3)
-    small = levrf.RandomFeatureRidge(batch_size=1000, **kw).fit(X, y)
-    whole = levrf.RandomFeatureRidge(batch_size=5000, **kw).fit(X, y)
-    odd = levrf.RandomFeatureRidge(batch_size=777, **kw).fit(X, y)
+    small = levrf.RandomFeatureRidge(fit_intercept=False, batch_size=1000, **kw).fit(X, y)
+    whole = levrf.RandomFeatureRidge(fit_intercept=False, batch_size=5000, **kw).fit(X, y)
+    odd = levrf.RandomFeatureRidge(fit_intercept=False, batch_size=777, **kw).fit(X, y)
     np.testing.assert_allclose(small.coef_.numpy(), whole.coef_.numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(odd.coef_.numpy(), whole.coef_.numpy(), rtol=0, atol=1e-10)
     # and both equal the dense normal equations on the materialised Ψ
@@ -86,7 +86,7 @@ def test_any_registered_sampler_plugs_in(monkeypatch, diabetes):
     X, y = diabetes
     monkeypatch.setitem(SAMPLERS, "test-ramp", _HalfImportanceSampler)
     kernel = levrf.GaussianKernel(2.0)
-    model = levrf.RandomFeatureRidge(kernel, n_features=30, sampling="test-ramp", alpha=0.2).fit(X, y)
+    model = levrf.RandomFeatureRidge(kernel, fit_intercept=False, n_features=30, sampling="test-ramp", alpha=0.2).fit(X, y)
     assert model.features_.sampling_info_ == {"ramp": True}
     W = model.features_.weights_
     imp = torch.arange(1, 31, dtype=torch.float64) / 30
@@ -107,7 +107,7 @@ def test_library_samplers_through_the_estimator(name, diabetes):
     X, y = diabetes
     X = X / np.linalg.norm(X, axis=1, keepdims=True)
     kernel = _SAMPLER_KERNEL.get(name, lambda: levrf.GaussianKernel(1.0))()
-    model = levrf.RandomFeatureRidge(kernel, n_features=20, sampling=name, alpha=0.5)
+    model = levrf.RandomFeatureRidge(kernel, fit_intercept=False, n_features=20, sampling=name, alpha=0.5)
     model.fit(X[:200], y[:200])
     Psi = model.features_.transform(X[:200])
     beta = np.linalg.solve(Psi.T @ Psi + 0.5 * np.eye(Psi.shape[1]), Psi.T @ y[:200])
@@ -117,12 +117,12 @@ def test_library_samplers_through_the_estimator(name, diabetes):
 def test_classifier_with_identity_features_equals_sklearn(diabetes):
     X, y = diabetes
     labels = np.digitize(y, [-0.5, 0.5])
-    ours = levrf.RandomFeatureRidgeClassifier(identity_kernel(), n_features=1, alpha=3.0).fit(X, labels)
+    ours = levrf.RandomFeatureRidgeClassifier(identity_kernel(), fit_intercept=False, n_features=1, alpha=3.0).fit(X, labels)
     ref = RidgeClassifier(alpha=3.0, fit_intercept=False).fit(X, labels)
     np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(X), rtol=0, atol=1e-8)
     np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
     binary = y > 0
-    ours2 = levrf.RandomFeatureRidgeClassifier(identity_kernel(), n_features=1, alpha=3.0).fit(X, binary)
+    ours2 = levrf.RandomFeatureRidgeClassifier(identity_kernel(), fit_intercept=False, n_features=1, alpha=3.0).fit(X, binary)
     ref2 = RidgeClassifier(alpha=3.0, fit_intercept=False).fit(X, binary)
     np.testing.assert_allclose(ours2.decision_function(X), ref2.decision_function(X), rtol=0, atol=1e-8)
     np.testing.assert_array_equal(ours2.predict(X), ref2.predict(X))
@@ -257,7 +257,8 @@ def test_float32_gram_falls_back_to_float64_when_refinement_stalls():
     X = rng.standard_normal((6000, 5))
     y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(6000)
     for alpha, problem in ((1e-6, "refinement stalled"), (1e-9, "not positive definite")):
-        kw = dict(kernel=levrf.GaussianKernel(1.0), n_features=600, alpha=alpha, random_state=0, batch_size=1000)
+        kw = dict(kernel=levrf.GaussianKernel(1.0), n_features=600, alpha=alpha, random_state=0, batch_size=1000,
+                  fit_intercept=False)
         ref = levrf.RandomFeatureRidge(**kw).fit(X, y)
         with pytest.warns(ConvergenceWarning, match=f"{problem}.*recomputing it in float64"):
             mixed = levrf.RandomFeatureRidge(gram_dtype="float32", **kw).fit(X, y)
@@ -269,7 +270,8 @@ def test_float64_gram_of_float32_features():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((500, 3))
     y = np.cos(X[:, 1])
-    kw = dict(kernel=levrf.GaussianKernel(1.5), n_features=40, alpha=1.0, random_state=1, dtype="float32")
+    kw = dict(kernel=levrf.GaussianKernel(1.5), n_features=40, alpha=1.0, random_state=1, dtype="float32",
+              fit_intercept=False)
     model = levrf.RandomFeatureRidge(gram_dtype="float64", **kw).fit(X, y)
     assert model.coef_.dtype == torch.float32 and model.refine_residuals_ == []
     Psi = model.features_.transform(X).astype(np.float64)  # the float32 features, widened exactly

@@ -253,3 +253,229 @@ def as_vector(values, size: int, name: str, *, dtype: torch.dtype, device: torch
     if not bool(torch.isfinite(T).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return T
+
+
+# ====================================================================== parameter tables
+#
+# Each estimator declares its constructor parameters once, as a class attribute
+# ``_parameter_constraints = {name: constraint}`` (scikit-learn's convention, levrf's own small
+# constraint objects); :func:`validate_parameters` checks them all in one call per fit. A
+# constraint is either one of the classes below or a list of them, meaning "any of these".
+
+
+class Constraint:
+    """One allowed kind of value of a parameter.
+
+    ``matches_type(value)``: the value is of the right kind (else, when no constraint of the
+    parameter matches, a ``TypeError``); ``check(value, name)``: raise ``ValueError`` when the
+    value is of the right kind but out of range; ``describe()``: what is expected, for messages.
+    """
+
+    def matches_type(self, value) -> bool:
+        raise NotImplementedError
+
+    def check(self, value, name: str) -> None:
+        return None
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class NoneValue(Constraint):
+    """``None``."""
+
+    def matches_type(self, value) -> bool:
+        return value is None
+
+    def describe(self) -> str:
+        return "None"
+
+
+class Integer(Constraint):
+    """An integer (not a bool) ``>= low``."""
+
+    def __init__(self, low: int = 1) -> None:
+        self.low = low
+
+    def matches_type(self, value) -> bool:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+    def check(self, value, name: str) -> None:
+        if value < self.low:
+            raise ValueError(f"{name} must be an integer >= {self.low}, got {value}")
+
+    def describe(self) -> str:
+        return f"an integer >= {self.low}"
+
+
+class Real(Constraint):
+    """A finite real number (not a bool) ``> low`` (``>= low`` with ``closed=True``)."""
+
+    def __init__(self, low: float = 0.0, *, closed: bool = False) -> None:
+        self.low, self.closed = low, closed
+
+    def matches_type(self, value) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+    def check(self, value, name: str) -> None:
+        value = float(value)
+        ok = value >= self.low if self.closed else value > self.low
+        if not (np.isfinite(value) and ok):
+            raise ValueError(f"{name} must be {self.describe()}, got {value}")
+
+    def describe(self) -> str:
+        return f"a finite number {'>=' if self.closed else '>'} {self.low:g}"
+
+
+class Boolean(Constraint):
+    """``True`` or ``False`` (NumPy booleans too)."""
+
+    def matches_type(self, value) -> bool:
+        return isinstance(value, bool | np.bool_)
+
+    def describe(self) -> str:
+        return "True or False"
+
+
+class Options(Constraint):
+    """One of some strings."""
+
+    def __init__(self, *options: str) -> None:
+        self.options = options
+
+    def matches_type(self, value) -> bool:
+        return isinstance(value, str)
+
+    def check(self, value, name: str) -> None:
+        if value not in self.options:
+            raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(o) for o in self.options)
+
+
+class Checked(Constraint):
+    """A value accepted by an existing check ``fn(value, name)``, which raises its own
+    levrf-style ``TypeError``/``ValueError`` (e.g. :func:`resolve_dtype`)."""
+
+    def __init__(self, fn, description: str) -> None:
+        self.fn, self.description = fn, description
+
+    def matches_type(self, value) -> bool:
+        return True
+
+    def check(self, value, name: str) -> None:
+        self.fn(value, name)
+
+    def describe(self) -> str:
+        return self.description
+
+
+def _kind(value) -> str:
+    return repr(value) if isinstance(value, str | bool | numbers.Number) or value is None else type(value).__name__
+
+
+def check_parameter(value, name: str, constraint) -> None:
+    """Check one parameter against a constraint or a list of alternatives; raise ``TypeError``
+    when no alternative accepts its type, ``ValueError`` when one does but the value is out of
+    range (naming ``name`` and what was expected)."""
+    options = constraint if isinstance(constraint, list | tuple) else [constraint]
+    typed = [c for c in options if c.matches_type(value)]
+    if not typed:
+        expected = " or ".join(c.describe() for c in options)
+        raise TypeError(f"{name} must be {expected}, got {_kind(value)}")
+    errors = []
+    for c in typed:
+        try:
+            c.check(value, name)
+            return
+        except (TypeError, ValueError) as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    raise ValueError(f"{name} must be {' or '.join(c.describe() for c in options)}, got {_kind(value)}")
+
+
+def validate_parameters(est, constraints: dict | None = None) -> None:
+    """Check every parameter of ``est`` named in ``constraints`` (default: the class's
+    ``_parameter_constraints``) in one pass; parameters missing from the table are not checked."""
+    table = type(est)._parameter_constraints if constraints is None else constraints
+    for name, constraint in table.items():
+        check_parameter(getattr(est, name), name, constraint)
+
+
+class ValidatedParameters:
+    """Mixin: ``_validate_params()`` checks the class's ``_parameter_constraints`` table, then
+    the cross-parameter rules of ``_validate_extra()``; called once at the start of every fit.
+
+    ``_check_params`` is the same method under the name the model-file loader calls.
+    """
+
+    _parameter_constraints: dict = {}
+
+    def _validate_params(self) -> None:
+        validate_parameters(self)
+        self._validate_extra()
+
+    def _validate_extra(self) -> None:
+        """Rules that involve several parameters (subclasses override)."""
+
+    def _check_params(self) -> None:
+        self._validate_params()
+
+
+# ====================================================================== keyword-only parameters
+
+
+def deprecate_positional_args(init=None, *, legacy_names=None):
+    """Decorate an ``__init__`` whose parameters after the first are keyword-only, so that the old
+    positional calls keep working for one release with a ``FutureWarning`` naming the arguments.
+
+    Positional arguments beyond those the signature allows are bound, in order, to the
+    keyword-only parameters (the old positional order). ``legacy_names(args)``, if given,
+    returns the names of an old positional order for the positional ``args`` (after ``self``),
+    or ``None`` to use the default binding: how ``RandomFeatureRidgeCV(alphas)`` is told from
+    ``RandomFeatureRidgeCV(kernel)``.
+    """
+    import functools
+    import inspect
+    import warnings
+
+    def decorate(fn):
+        params = list(inspect.signature(fn).parameters.values())[1:]
+        positional = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+        keyword_only = [p.name for p in params if p.kind == p.KEYWORD_ONLY]
+
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            names = legacy_names(args) if legacy_names is not None and args else None
+            if names is None:
+                if len(args) <= len(positional):
+                    return fn(self, *args, **kwargs)
+                names = positional + keyword_only
+            if len(args) > len(names):
+                raise TypeError(f"{type(self).__name__}() takes at most {len(names)} positional arguments, "
+                                f"got {len(args)}")
+            bound = dict(zip(names, args, strict=False))
+            moved = [n for n in bound if not (n in positional and names.index(n) == positional.index(n))]
+            clash = sorted(set(bound) & set(kwargs))
+            if clash:
+                raise TypeError(f"{type(self).__name__}() got multiple values for {clash}")
+            warnings.warn(
+                f"passing {', '.join(moved)} positionally to {type(self).__name__}() is deprecated and will "
+                f"be an error in the next release; pass "
+                f"{', '.join(f'{n}=...' for n in moved)} as keyword argument(s)",
+                FutureWarning,
+                stacklevel=2,
+            )
+            return fn(self, **bound, **kwargs)
+
+        return wrapper
+
+    return decorate if init is None else decorate(init)
+
+
+def check_random_state_value(random_state, name: str = "random_state") -> None:
+    """What :func:`check_random_state` accepts, checked without drawing from a generator."""
+    if not isinstance(random_state, np.random.Generator | np.random.RandomState):
+        check_random_state(random_state, name)

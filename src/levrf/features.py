@@ -19,15 +19,22 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import (
+    Checked,
+    Integer,
+    NoneValue,
+    Options,
+    Real,
+    ValidatedParameters,
     as_generator,
-    check_positive,
-    check_positive_int,
     check_random_state,
+    check_random_state_value,
+    deprecate_positional_args,
     resolve_device,
     resolve_dtype,
 )
 from .kernels import GaussianKernel, Kernel
-from .leverage.samplers import Sampler, make_sampler
+from .leverage.methods import SCORER_METHODS
+from .leverage.samplers import SAMPLERS, Sampler, make_sampler
 from .rows import Rows, TensorRows, as_rows, is_dask_collection
 
 #: default budget for one chunk's intermediates (features tensor and projections), in bytes
@@ -41,6 +48,94 @@ def resolve_kernel(kernel) -> Kernel:
     if not isinstance(kernel, Kernel):
         raise TypeError(f"kernel must be a levrf kernel (e.g. levrf.GaussianKernel()), got {kernel!r}")
     return kernel
+
+
+def check_kernel(kernel, name: str = "kernel") -> None:
+    """``None`` or a levrf kernel (what :func:`resolve_kernel` accepts)."""
+    if kernel is not None and not isinstance(kernel, Kernel):
+        raise TypeError(f"{name} must be a levrf kernel (e.g. levrf.GaussianKernel()) or None, got {kernel!r}")
+
+
+def check_sampling(value, name: str = "sampling") -> None:
+    """The name of a registered sampler (read when checked: samplers may register later)."""
+    if not isinstance(value, str) or value not in SAMPLERS:
+        raise ValueError(f"{name} must be one of {sorted(SAMPLERS)}, got {value!r}")
+
+
+#: constraints of the parameters every levrf estimator shares (kernel, chunking, precision,
+#: device, seed): ``_parameter_constraints`` tables start from this one
+ESTIMATOR_CONSTRAINTS = {
+    "kernel": Checked(check_kernel, "a levrf kernel or None"),
+    "batch_size": [NoneValue(), Integer(1)],
+    "dtype": Checked(resolve_dtype, "'float64' or 'float32'"),
+    "device": Checked(resolve_device, "a torch device"),
+    "random_state": Checked(check_random_state_value, "None, an int or a numpy.random.Generator"),
+}
+
+#: constraints of the random-feature parameters, written once: RandomFeatures, the random-feature
+#: ridge estimators and their CV use this table (the CV replaces ``alpha`` by ``alphas``)
+RANDOM_FEATURE_CONSTRAINTS = {
+    **ESTIMATOR_CONSTRAINTS,
+    "n_features": Integer(1),
+    "sampling": Checked(check_sampling, "the name of a sampler"),
+    "alpha": Real(0.0),
+    "sampling_alpha": [Options("auto"), Real(0.0)],
+    "pool_size": [NoneValue(), Integer(1)],
+    "leverage_method": Options(*SCORER_METHODS, "rejection"),
+}
+
+#: numpydoc entries of the shared parameters, spliced into the estimators' docstrings by
+#: :func:`splice_parameter_docs` where a docstring holds ``{name}`` placeholders
+PARAMETER_DOCS = {
+    "kernel": """kernel : levrf kernel, default=None
+        Any kernel with random features; ``None`` means ``GaussianKernel(bandwidth=1.0)``.""",
+    "n_features": """n_features : int, default=100
+        Number of random weights ``m``; the feature map Ψ has ``m · d2`` columns.""",
+    "sampling": """sampling : str, default="gaussian"
+        Name of the weight sampler (``levrf.leverage.SAMPLERS``): ``"gaussian"`` draws from
+        ``p``; ``"qmc"`` draws from ``p`` by randomized quasi-Monte Carlo (same law per weight,
+        more evenly spread, smaller kernel error); ``"leverage"`` (sampling-importance-resampling
+        from a pool) and ``"rejection"`` (exact) draw from the ridge leverage distribution;
+        ``"surrogate"`` draws from ``‖w‖² p(w)`` (ReLU kernels). See ``docs/leverage.md``.""",
+    "alpha": """alpha : float, default=1.0
+        The ridge parameter λ > 0 (of the solve, and the λ leverage samplers sample for).""",
+    "sampling_alpha": """sampling_alpha : float or "auto", default="auto"
+        The λ' at which leverage scores are computed (leverage samplers only).""",
+    "pool_size": """pool_size : int, optional
+        Number of candidate weights scored by pool-based leverage samplers (default ``16·m``).""",
+    "leverage_method": """leverage_method : str, default="exact"
+        How leverage samplers compute their scores: ``"exact"``, ``"approximate"`` (large n),
+        ``"subsample"``, ``"nystrom"``, or ``"rejection"`` (deprecated: ``sampling="rejection"``).""",
+    "batch_size": """batch_size : int, optional
+        Rows per chunk (of Ψ or of a kernel block), in fit and predict/transform; by default
+        chosen from a 128 MiB memory budget.""",
+    "dtype": """dtype : {"float64", "float32"}, default="float64"
+        Precision of every tensor computed.""",
+    "device": """device : str, default="cpu"
+        ``"cuda"`` computes on the GPU; outputs are returned as NumPy arrays.""",
+    "random_state": """random_state : int, numpy.random.Generator or None, default=None
+        Seed of every random choice; ``None`` means seed 0 (levrf is always reproducible). A
+        ``numpy.random.Generator`` (or ``RandomState``) gives one seed drawn from it per fit,
+        scikit-learn's convention: the generator advances, so refits differ. A
+        ``torch.Generator`` is refused (``TypeError``): pass an int.""",
+    "fit_intercept": """fit_intercept : bool, default=True
+        Fit an unpenalized intercept (as scikit-learn's ``Ridge``): the targets and the
+        features are centred, the intercept is ``ȳ − μᵀβ``. ``False``: no intercept.""",
+}
+
+
+def splice_parameter_docs(cls):
+    """Class decorator: replace ``{name}`` placeholders of the docstring by :data:`PARAMETER_DOCS`
+    entries (indented as the placeholder), so a shared parameter is documented once."""
+    doc = cls.__doc__ or ""
+    for name, text in PARAMETER_DOCS.items():
+        token = "{" + name + "}"
+        while token in doc:
+            start = doc.index(token)
+            indent = doc[doc.rfind("\n", 0, start) + 1 : start]
+            doc = doc.replace(token, text.replace("\n        ", "\n" + indent + "    "), 1)
+    cls.__doc__ = doc
+    return cls
 
 
 def chunk_rows(n_rows: int, bytes_per_row: int, batch_size: int | None) -> int:
@@ -89,42 +184,29 @@ def slim_copy(features: RandomFeatures) -> RandomFeatures:
     return slim
 
 
-class RandomFeatures(TransformerMixin, BaseEstimator):
+@splice_parameter_docs
+class RandomFeatures(TransformerMixin, ValidatedParameters, BaseEstimator):
     """Random features of an expectation-form kernel, sampled from ``p`` or by leverage.
 
     Parameters
     ----------
-    kernel : levrf kernel, default=None
-        Any kernel with random features; ``None`` means ``GaussianKernel(bandwidth=1.0)``.
-    n_features : int, default=100
-        Number of weights ``m``; the output has ``m · d2`` columns.
-    sampling : str, default="gaussian"
-        Name of the weight sampler (``levrf.leverage.SAMPLERS``): ``"gaussian"`` draws from
-        ``p``; ``"qmc"`` draws from ``p`` by randomized quasi-Monte Carlo (same law per weight,
-        more evenly spread, smaller kernel error); ``"leverage"`` (sampling-importance-resampling from a pool) and ``"rejection"``
-        (exact) draw from the ridge leverage distribution; ``"surrogate"`` draws from
-        ``‖w‖² p(w)`` (ReLU kernels). See ``docs/leverage.md``.
+    {kernel}
+    {n_features}
+    {sampling}
     alpha : float, default=1.0
         The ridge parameter λ that the features are meant for (used by leverage samplers).
-    sampling_alpha : float or "auto", default="auto"
-        The λ at which leverage scores are computed (leverage samplers only).
-    pool_size : int, optional
-        Number of candidate weights scored by pool-based leverage samplers (default ``16·m``).
-    leverage_method : str, default="exact"
-        How leverage scores are computed (leverage samplers only): ``"exact"``,
-        ``"approximate"`` (large n), or ``"rejection"`` (same as ``sampling="rejection"``).
-    batch_size : int, optional
-        Rows per chunk when evaluating the features; by default chosen from a memory budget.
-    dtype : {"float64", "float32"}, default="float64"
-    device : str, default="cpu"
-    random_state : int, numpy.random.Generator or None, default=None
-        Seed of every random choice; ``None`` means seed 0 (levrf is always reproducible). A
-        ``numpy.random.Generator`` (or ``RandomState``) gives one seed drawn from it per fit,
-        scikit-learn's convention: the generator advances, so refits differ. A
-        ``torch.Generator`` is refused (``TypeError``): pass an int.
+    {sampling_alpha}
+    {pool_size}
+    {leverage_method}
+    {batch_size}
+    {dtype}
+    {device}
+    {random_state}
 
     Attributes
     ----------
+    kernel_ : levrf kernel
+        The kernel in ``dtype`` on ``device``, with ``bandwidth="auto"`` resolved from the rows.
     weights_ : torch.Tensor (m, d1)
         The sampled weights.
     importance_ : torch.Tensor (m,)
@@ -141,11 +223,17 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         The weight β of ``p`` in the sampling density ``(1 − β)·q_α' + β·p``.
     n_features_in_ : int
     n_output_features_ : int
+        ``m · d2``, the number of output columns (named ``rf0``, ``rf1``, … by
+        :meth:`get_feature_names_out`).
     """
 
+    _parameter_constraints = RANDOM_FEATURE_CONSTRAINTS
+
+    @deprecate_positional_args
     def __init__(
         self,
         kernel=None,
+        *,
         n_features: int = 100,
         sampling: str = "gaussian",
         alpha: float = 1.0,
@@ -185,16 +273,6 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
             A = A.copy()
         return torch.from_numpy(A).to(device=resolve_device(self.device), dtype=resolve_dtype(self.dtype))
 
-    def _check_params(self) -> None:
-        check_positive_int(self.n_features, "n_features")
-        check_positive(self.alpha, "alpha")
-        if self.batch_size is not None:
-            check_positive_int(self.batch_size, "batch_size")
-        if self.pool_size is not None:
-            check_positive_int(self.pool_size, "pool_size")
-        resolve_dtype(self.dtype)
-        resolve_device(self.device)
-
     def _sampler(self) -> Sampler:
         """The configured sampler (``leverage_method="rejection"``: deprecated ``sampling="rejection"``)."""
         return make_sampler(self.sampling, alpha=self.alpha, sampling_alpha=self.sampling_alpha,
@@ -207,8 +285,8 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         ``X`` may be a Dask array or DataFrame: the weights are drawn on the client, and a
         leverage sampler with ``leverage_method="approximate"`` gathers only its row subsample.
         """
-        self._check_params()
-        return self.fit_rows(self.input_rows(X, reset=True))
+        self._validate_params()
+        return self._fit_rows(self.input_rows(X, reset=True))
 
     def input_rows(self, X, *, reset: bool) -> Rows:
         """``X`` validated as :class:`levrf.rows.Rows` in this map's dtype and device.
@@ -225,7 +303,10 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
 
     def fit_rows(self, rows: Rows):
         """:meth:`fit` on validated :class:`levrf.rows.Rows` (what the ridge estimators call)."""
-        self._check_params()
+        self._validate_params()
+        return self._fit_rows(rows)
+
+    def _fit_rows(self, rows: Rows):
         record_columns(self, rows)
         kernel = resolve_kernel(self.kernel)
         if not kernel.has_features:
@@ -253,6 +334,26 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "weights_")
         rows = self.input_rows(X, reset=False)
         return rows.map(feature_rows, slim_copy(self), n_columns=self.n_output_features_)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the output columns: ``"rf0"``, ``"rf1"``, … (``m · d2`` of them, the
+        ``d2`` features of weight ``r`` at ``r·d2 … r·d2 + d2 − 1``).
+
+        With them ``set_output(transform="pandas")`` (or ``"polars"``, or the global
+        ``sklearn.set_config(transform_output=...)``) returns a DataFrame with these columns.
+        ``input_features``, if given, must be the columns seen in ``fit``.
+        """
+        check_is_fitted(self, "weights_")
+        if input_features is not None:
+            names = np.asarray(input_features, dtype=object)
+            fitted = getattr(self, "feature_names_in_", None)
+            if names.ndim != 1 or len(names) != self.n_features_in_ or (
+                fitted is not None and list(names) != list(fitted)
+            ):
+                raise ValueError(
+                    f"input_features must be the {self.n_features_in_} column names seen in fit, got {list(names)!r}"
+                )
+        return np.asarray([f"rf{i}" for i in range(self.n_output_features_)], dtype=object)
 
     # ---------------------------------------------------------------- torch API
     def feature_map(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:

@@ -544,6 +544,7 @@ _FEATURE_RIDGE = {
     "feature_names_in_": _FEATURE_NAMES,
     "features_": Estimator(classes=("RandomFeatures",)),
     "coef_": Tensor(shape=("features_.n_output_features_", "?targets")),
+    "intercept_": Tensor(shape=("?targets",)),
 }
 _PRIMAL_SOLVE = {"jitter_": Float(min=0.0), "refine_residuals_": ListOf(item=Float(min=0.0, finite=False))}
 _EXACT_RIDGE = {
@@ -553,6 +554,7 @@ _EXACT_RIDGE = {
     "kernel_": KernelKind(),
     "X_fit_": Tensor(shape=("?rows", "n_features_in_")),
     "dual_coef_": Tensor(shape=("?rows", "?targets")),
+    "intercept_": Tensor(shape=("?targets",)),
     "jitter_": Float(min=0.0),
 }
 _CLASSES = Array(_LABELS, shape=("?classes",))

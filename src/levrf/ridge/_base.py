@@ -1,4 +1,4 @@
-"""Plumbing shared by the ridge estimators: parameter checks, NumPy ↔ torch, targets, chunking."""
+"""Plumbing shared by the ridge estimators: NumPy ↔ torch, targets, chunking."""
 
 from __future__ import annotations
 
@@ -6,18 +6,14 @@ import numpy as np
 import torch
 from sklearn.utils.validation import validate_data
 
-from .._validation import check_positive, check_positive_int, resolve_device, resolve_dtype
+from .._validation import resolve_device, resolve_dtype
 from ..features import check_columns, record_columns, resolve_kernel
 from ..kernels import Kernel
 from ..rows import Rows, TensorRows, as_rows, is_dask_collection
 
 
-def check_ridge_params(est) -> tuple[torch.dtype, torch.device]:
-    """Validate the parameters every ridge estimator has; return the torch dtype and device."""
-    if hasattr(est, "alpha"):
-        check_positive(est.alpha, "alpha")
-    if est.batch_size is not None:
-        check_positive_int(est.batch_size, "batch_size")
+def working_dtype_device(est) -> tuple[torch.dtype, torch.device]:
+    """The torch dtype and device of an estimator whose parameters are validated already."""
     return resolve_dtype(est.dtype), resolve_device(est.device)
 
 

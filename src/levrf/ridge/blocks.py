@@ -44,7 +44,9 @@ def normal_equations_block(
     gram_dtype: torch.dtype | None = None,
     with_total: bool = True,
 ) -> dict:
-    """``ΨᵀΨ`` as ``"gram"`` and ``ΨᵀY`` as ``"xty"`` of the block (``Y=None``: the Gram alone).
+    """``ΨᵀΨ`` as ``"gram"`` and ``ΨᵀY`` as ``"xty"`` of the block (``Y=None``: the Gram alone),
+    with the column sums ``Σ ψ_i`` (``"psi_sum"``), ``Σ y_i`` (``"y_sum"``) and the number of rows
+    (``"count"``) that centring (``fit_intercept``) needs.
 
     The Gram is returned with its **lower triangle** meaningful (what a Cholesky factorization or
     ``eigh`` reads; :func:`levrf.ridge.solvers.symmetric_from_lower` completes it). With
@@ -56,23 +58,40 @@ def normal_equations_block(
     def accumulator(dtype=gram_dtype):
         return NormalEquations(D, k, dtype=X.dtype, device=X.device, gram_dtype=dtype)
 
-    total = accumulator() if with_total else None
-    parts = [accumulator() for _ in groups]
+    def sums():
+        return torch.zeros(D, dtype=X.dtype, device=X.device), torch.zeros(k, dtype=X.dtype, device=X.device)
+
+    total = (accumulator(), *sums()) if with_total else None
+    parts = [(accumulator(), *sums()) for _ in groups]
     for s, Psi in features.iter_chunks(X, reuse=True):
         stop = s + Psi.shape[0]
         Yc = None if Y is None else Y[s:stop]
         if total is not None:
-            total.add(Psi, Yc)
-        for acc, group in zip(parts, groups, strict=True):
+            add_rows(total, Psi, Yc)
+        for part, group in zip(parts, groups, strict=True):
             where = rows_in(group, start + s, start + stop)
             if where is not None:
-                acc.add(_take(Psi, where), _take(Yc, where))
+                add_rows(part, _take(Psi, where), _take(Yc, where))
     out = {}
-    for suffix, acc in ([("", total)] if total is not None else []) + [(f"_{g}", p) for g, p in enumerate(parts)]:
+    for suffix, (acc, psi_sum, y_sum) in (
+        ([("", total)] if total is not None else []) + [(f"_{g}", p) for g, p in enumerate(parts)]
+    ):
         out["gram" + suffix] = acc.gram_lower()
+        out["psi_sum" + suffix] = psi_sum
+        out["count" + suffix] = torch.tensor(acc.n_rows, dtype=torch.int64)
         if Y is not None:
             out["xty" + suffix] = acc.R
+            out["y_sum" + suffix] = y_sum
     return out
+
+
+def add_rows(part: tuple, Psi: torch.Tensor, Y: torch.Tensor | None) -> None:
+    """Add rows to ``(NormalEquations, Σψ, Σy)``."""
+    acc, psi_sum, y_sum = part
+    acc.add(Psi, Y)
+    psi_sum += Psi.sum(0)
+    if Y is not None:
+        y_sum += Y.sum(0)
 
 
 def loo_block(X, Y, start, features, path, gcv_scale, keep_rows: bool = False) -> dict:
@@ -117,9 +136,12 @@ def held_out_error_block(X, Y, start, features, paths, tests) -> dict:
     return {"sq_err": sums, "count": torch.tensor(count, dtype=torch.int64)}
 
 
-def linear_predictions(X: torch.Tensor, features, coef: torch.Tensor) -> torch.Tensor:
-    """``Ψ(X) β`` (b, k), computed chunk by chunk (a row-wise map); refuses non-finite values."""
+def linear_predictions(X: torch.Tensor, features, coef: torch.Tensor, intercept: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+    """``Ψ(X) β + b`` (b, k), computed chunk by chunk (a row-wise map); refuses non-finite values."""
     out = torch.empty(X.shape[0], coef.shape[1], dtype=X.dtype, device=X.device)
     for s, Psi in features.iter_chunks(X, reuse=True):
         out[s : s + Psi.shape[0]] = Psi @ coef
+    if intercept is not None:
+        out += intercept[None, :]
     return check_finite(out, "predictions")

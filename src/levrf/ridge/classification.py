@@ -37,7 +37,7 @@ class RidgeClassifierMixin:
         -------
         self
         """
-        self._check_params()
+        self._validate_params()
         dask_input = is_dask_collection(X) or is_dask_collection(y)
         if dask_input:
             y = column_or_1d(np.asarray(y.compute() if is_dask_collection(y) else y), warn=True)

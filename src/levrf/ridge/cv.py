@@ -21,59 +21,101 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.model_selection import KFold, check_cv
 
-from ..features import slim_copy
+from .._validation import Boolean, Checked, Integer, NoneValue, deprecate_positional_args
+from ..features import RANDOM_FEATURE_CONSTRAINTS, slim_copy, splice_parameter_docs
+from ..kernels import Kernel
 from ..rows import Rows
-from ._base import check_finite, check_ridge_params
+from ._base import check_finite, working_dtype_device
 from .blocks import held_out_error_block, loo_block, loo_errors, normal_equations_block
-from .random_features import FeatureRidgeParams
+from .random_features import FeatureRidgeParams, centred_normal_equations
 from .regression import RidgeRegressorMixin
 
 
-def check_alphas(alphas) -> np.ndarray:
+def check_alphas(alphas, name: str = "alphas") -> np.ndarray:
     """A non-empty 1-D array of finite alphas > 0."""
     if isinstance(alphas, str | bytes):
-        raise TypeError(f"alphas must be a sequence of positive numbers, got {alphas!r}")
+        raise TypeError(f"{name} must be a sequence of positive numbers, got {alphas!r}")
     try:
         a = np.atleast_1d(np.asarray(alphas))
     except Exception as exc:
-        raise TypeError(f"alphas must be a sequence of positive numbers: {exc}") from exc
+        raise TypeError(f"{name} must be a sequence of positive numbers: {exc}") from exc
     if a.dtype == bool or a.dtype.kind not in "iuf":
-        raise TypeError(f"alphas must be a sequence of positive numbers, got dtype {a.dtype}")
+        raise TypeError(f"{name} must be a sequence of positive numbers, got dtype {a.dtype}")
     a = a.astype(np.float64)
     if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape {a.shape}")
+        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {a.shape}")
     if not np.all(np.isfinite(a)) or np.any(a <= 0):
-        raise ValueError(f"alphas must all be finite and > 0, got {a}")
+        raise ValueError(f"{name} must all be finite and > 0, got {a}")
     return a
 
 
-class _EigenPath:
-    """All ridge solutions of one system ``(G + αI) β = R`` from ``G = V diag(s) Vᵀ``."""
+def check_splitter(cv, name: str = "cv") -> None:
+    """A scikit-learn CV splitter (an object with ``split``) or an iterable of splits."""
+    if isinstance(cv, str | bytes | bool | numbers.Number) or not (hasattr(cv, "split") or hasattr(cv, "__iter__")):
+        raise TypeError(f"{name} must be None, an int >= 2 or a CV splitter, got {cv!r}")
 
-    def __init__(self, G: torch.Tensor, R: torch.Tensor, alphas: torch.Tensor) -> None:
+
+#: the positional order of ``RandomFeatureRidgeCV`` before ``kernel`` came first
+LEGACY_CV_ORDER = ("alphas", "kernel", "n_features", "sampling", "sampling_alpha", "pool_size", "leverage_method",
+                   "cv", "gcv", "store_cv_results", "batch_size", "dtype", "device", "random_state")
+
+
+def _legacy_positional_names(args: tuple):
+    """``RandomFeatureRidgeCV(alphas, ...)``, the old order, when the first positional argument is
+    not a kernel (nor None); otherwise the new one (``kernel`` first)."""
+    if args[0] is None or isinstance(args[0], Kernel):
+        return None
+    return LEGACY_CV_ORDER
+
+
+class _EigenPath:
+    """All ridge solutions of one system ``(G + αI) β = R`` from ``G = V diag(s) Vᵀ``.
+
+    With ``mean`` (μ) and ``y_mean`` (ȳ), G and R are those of the centred rows of ``n_rows``
+    training rows (``fit_intercept``): a row is centred before it is scored, the intercept is
+    ``ȳ − μᵀβ`` and the hat matrix of the unpenalized intercept is ``11ᵀ/n + H_c``, so every
+    hat diagonal gains ``1/n`` (the LOO identity holds exactly for it: the intercept is a column
+    of the design with zero penalty).
+    """
+
+    def __init__(self, G: torch.Tensor, R: torch.Tensor, alphas: torch.Tensor, mean: torch.Tensor | None = None,
+                 y_mean: torch.Tensor | None = None, n_rows: int | None = None) -> None:
         s, self.V = torch.linalg.eigh(G)
         self.s = s.clamp_min(0.0)  # G is PSD; tiny negative eigenvalues are rounding
         self.inv = 1.0 / (self.s[:, None] + alphas[None, :])  # (D, A)
         Q = self.V.T @ R  # (D, k)
         self.C = (Q[:, :, None] * self.inv[:, None, :]).reshape(Q.shape[0], -1)  # (D, k·A)
         self.n_targets, self.n_alphas = R.shape[1], alphas.shape[0]
+        self.mean, self.y_mean = mean, y_mean
+        self.hat_offset = 0.0 if mean is None else 1.0 / n_rows
+        self.mean_V = None if mean is None else mean @ self.V
 
     def coef(self, index: int) -> torch.Tensor:
         """β for ``alphas[index]``: (D, k)."""
         C = self.C.reshape(-1, self.n_targets, self.n_alphas)[:, :, index]
         return self.V @ C
 
+    def intercept(self, coef: torch.Tensor) -> torch.Tensor:
+        """``ȳ − μᵀβ`` (k,), zeros without centring."""
+        if self.mean is None:
+            return torch.zeros(coef.shape[1], dtype=coef.dtype, device=coef.device)
+        return self.y_mean - self.mean @ coef
+
     def residuals(self, Psi: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Residuals ``y − ψᵀβ_α`` (b, k, A) and hat diagonals ``h(α)`` (b, A) of some rows."""
+        """Residuals ``y − ψᵀβ_α − b_α`` (b, k, A) and hat diagonals ``h(α)`` (b, A) of some rows."""
         Z = Psi @ self.V
+        if self.mean is not None:
+            Z = Z - self.mean_V[None, :]
+            Y = Y - self.y_mean[None, :]
         pred = (Z @ self.C).reshape(Psi.shape[0], self.n_targets, self.n_alphas)
-        return Y[:, :, None] - pred, (Z * Z) @ self.inv
+        return Y[:, :, None] - pred, (Z * Z) @ self.inv + self.hat_offset
 
     def mean_hat(self, n_rows: int) -> torch.Tensor:
         """``tr(H)/n`` for every α: (A,)."""
-        return (self.s[:, None] * self.inv).sum(0) / n_rows
+        return (self.s[:, None] * self.inv).sum(0) / n_rows + self.hat_offset
 
 
+@splice_parameter_docs
 class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgeParams):
     """Random-feature ridge regression with the ridge parameter chosen by cross-validation.
 
@@ -84,21 +126,18 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
 
     Parameters
     ----------
+    {kernel}
     alphas : sequence of float, default=(0.1, 1.0, 10.0)
         Candidate ridge parameters (> 0); the first of equally good ones is chosen.
-    kernel : levrf kernel, default=None
-        ``None`` means ``GaussianKernel(bandwidth=1.0)``.
-    n_features : int, default=100
-        Number of random weights m.
-    sampling : str, default="gaussian"
-        Weight sampler.
+    {n_features}
+    {sampling}
     sampling_alpha : float or "auto", default="auto"
         λ for the leverage scores of leverage samplers. The features are drawn with
         ``RandomFeatures(alpha=min(alphas), sampling_alpha=sampling_alpha)``: leverage scores
         decrease with λ, so the smallest α's distribution dominates every larger α's and
         Theorem 3.3 holds for all of them.
-    pool_size : int, optional
-    leverage_method : str, default="exact"
+    {pool_size}
+    {leverage_method}
     cv : None, int or CV splitter, default=None
         ``None``: efficient leave-one-out (or GCV). An int k: k-fold; or any scikit-learn
         splitter. For K-fold the features are still drawn on all of ``X`` (a leverage sampler
@@ -107,12 +146,11 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         With ``cv=None``, use generalized cross-validation (``h_i`` replaced by ``tr(H)/n``).
     store_cv_results : bool, default=False
         Keep the squared held-out errors of every row and α in ``cv_results_`` (``cv=None`` only).
-    batch_size : int, optional
-        Rows per chunk of Ψ.
-    dtype : {"float64", "float32"}, default="float64"
-    device : str, default="cpu"
-    random_state : int, numpy.random.Generator or None, default=None
-        Seed of the random features (see ``levrf.RandomFeatures``); a ``torch.Generator`` is refused.
+    {batch_size}
+    {dtype}
+    {device}
+    {random_state}
+    {fit_intercept}
 
     Attributes
     ----------
@@ -127,15 +165,28 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
     features_ : levrf.RandomFeatures
     coef_ : torch.Tensor of shape (D, n_targets)
         β at ``alpha_``, fitted on all rows.
+    intercept_ : torch.Tensor of shape (n_targets,)
+        ``ȳ − μᵀβ`` (zeros with ``fit_intercept=False``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
     """
 
+    _parameter_constraints = {
+        **{k: v for k, v in RANDOM_FEATURE_CONSTRAINTS.items() if k != "alpha"},
+        "alphas": Checked(check_alphas, "a non-empty sequence of numbers > 0"),
+        "cv": [NoneValue(), Integer(2), Checked(check_splitter, "a CV splitter")],
+        "gcv": Boolean(),
+        "store_cv_results": Boolean(),
+        "fit_intercept": Boolean(),
+    }
+
+    @deprecate_positional_args(legacy_names=_legacy_positional_names)
     def __init__(
         self,
-        alphas=(0.1, 1.0, 10.0),
         kernel=None,
+        *,
+        alphas=(0.1, 1.0, 10.0),
         n_features: int = 100,
         sampling: str = "gaussian",
         sampling_alpha="auto",
@@ -148,9 +199,10 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         dtype: str = "float64",
         device: str = "cpu",
         random_state=None,
+        fit_intercept: bool = True,
     ) -> None:
-        self.alphas = alphas
         self.kernel = kernel
+        self.alphas = alphas
         self.n_features = n_features
         self.sampling = sampling
         self.sampling_alpha = sampling_alpha
@@ -163,20 +215,14 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         self.dtype = dtype
         self.device = device
         self.random_state = random_state
+        self.fit_intercept = fit_intercept
 
-    def _check_params(self) -> None:
-        check_ridge_params(self)
-        check_alphas(self.alphas)
-        for name in ("gcv", "store_cv_results"):
-            if not isinstance(getattr(self, name), bool | np.bool_):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+    def _validate_extra(self) -> None:
         if self.cv is not None and (self.gcv or self.store_cv_results):
             raise ValueError("gcv=True and store_cv_results=True need cv=None (leave-one-out)")
-        if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) and self.cv < 2:
-            raise ValueError(f"cv must be None, an int >= 2 or a CV splitter, got {self.cv}")
 
     def _fit_rows(self, rows: Rows) -> None:
-        dtype, device = check_ridge_params(self)
+        dtype, device = working_dtype_device(self)
         alphas_np = check_alphas(self.alphas)
         alphas = torch.as_tensor(alphas_np, dtype=dtype, device=device)
         self.features_ = self._random_features(float(alphas_np.min())).fit_rows(rows)
@@ -191,11 +237,14 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         self.alpha_ = float(alphas_np[best])
         self.best_score_ = -float(mse[best])
         self.coef_ = check_finite(path.coef(best), "ridge coefficients")
+        self.intercept_ = check_finite(path.intercept(self.coef_), "intercept")
 
     def _leave_one_out(self, rows: Rows, features, alphas: torch.Tensor):
-        sums = rows.sum(normal_equations_block, features)
-        path = _EigenPath(check_finite(sums["gram"], "random features Psi^T Psi"), sums["xty"], alphas)
         n, k = rows.n_rows, rows.n_targets
+        if n < 2:
+            raise ValueError(f"leave-one-out cross-validation needs at least 2 samples, got n_samples={n}")
+        sums = rows.sum(normal_equations_block, features)
+        path = self._path(sums["gram"], sums["xty"], sums["psi_sum"], sums["y_sum"], n, alphas)
         gcv_scale = (1.0 - path.mean_hat(n)) if self.gcv else None
         keep = self.store_cv_results and rows.in_memory
         err = rows.sum(loo_block, features, path, gcv_scale, keep)
@@ -210,6 +259,14 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
                     n_columns=path.n_alphas if single else k, trailing=() if single else (path.n_alphas,),
                 )
         return path, err["sq_err"] / (n * k)
+
+    def _path(self, G, R, psi_sum, y_sum, n_rows: int, alphas: torch.Tensor) -> _EigenPath:
+        """The eigen-path of the rows whose sums these are (centred with ``fit_intercept``)."""
+        G = check_finite(G, "random features Psi^T Psi")  # eigh reads the lower triangle only
+        if not self.fit_intercept:
+            return _EigenPath(G, R, alphas)
+        Gc, Rc, mean, y_mean = centred_normal_equations(G, R, psi_sum, y_sum, n_rows)
+        return _EigenPath(Gc, Rc, alphas, mean, y_mean, n_rows)
 
     def _splits(self, rows: Rows):
         """``(outside, tests, partition)``: per split, the rows outside its training set and its
@@ -233,17 +290,20 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         # the training Gram of a split is G minus the Gram of the rows outside its training set
         outside, tests, partition = self._splits(rows)
         sums = rows.sum(normal_equations_block, features, outside, None, not partition)
-        grams = [sums[f"gram_{g}"] for g in range(len(outside))]
-        xtys = [sums[f"xty_{g}"] for g in range(len(outside))]
-        G = sum(grams[1:], grams[0].clone()) if partition else sums["gram"]
-        R = sum(xtys[1:], xtys[0].clone()) if partition else sums["xty"]
-        G = check_finite(G, "random features Psi^T Psi")
-        paths = [_EigenPath(G - Gf, R - Rf, alphas) for Gf, Rf in zip(grams, xtys, strict=True)]
+        keys = ("gram", "xty", "psi_sum", "y_sum", "count")
+        groups = [{key: sums[f"{key}_{g}"] for key in keys} for g in range(len(outside))]
+        total = {key: sum(part[key] for part in groups) for key in keys} if partition else sums
+        paths = []
+        for part in groups:
+            train = {key: total[key] - part[key] for key in keys}
+            paths.append(self._path(train["gram"], train["xty"], train["psi_sum"], train["y_sum"],
+                                    int(train["count"]), alphas))
         err = rows.sum(held_out_error_block, features, paths, tests)
         count = int(err["count"])
         if count == 0:
             raise ValueError("the cross-validation splits have no test rows")
-        return _EigenPath(G, R, alphas), err["sq_err"] / count
+        full = self._path(total["gram"], total["xty"], total["psi_sum"], total["y_sum"], rows.n_rows, alphas)
+        return full, err["sq_err"] / count
 
 
 def stored_loo_errors(X, Y, features, path, gcv_scale, single_target: bool) -> torch.Tensor:

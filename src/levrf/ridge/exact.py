@@ -10,33 +10,46 @@ from __future__ import annotations
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from ..features import chunk_rows
+from .._validation import Boolean, Real, ValidatedParameters, deprecate_positional_args
+from ..features import ESTIMATOR_CONSTRAINTS, chunk_rows, splice_parameter_docs
 from ..rows import Rows
-from ._base import check_finite, check_ridge_params, kernel_on
+from ._base import check_finite, kernel_on, working_dtype_device
 from .classification import RidgeClassifierMixin
 from .regression import RidgeRegressorMixin
 from .solvers import cholesky_solve
 
 
-class _KernelRidgeCore(BaseEstimator):
+class _KernelRidgeCore(ValidatedParameters, BaseEstimator):
     """Parameters, fit and decision of exact KRR, shared by the regressor and the classifier."""
 
+    _parameter_constraints = {
+        "kernel": ESTIMATOR_CONSTRAINTS["kernel"],
+        "alpha": Real(0.0),
+        "batch_size": ESTIMATOR_CONSTRAINTS["batch_size"],
+        "dtype": ESTIMATOR_CONSTRAINTS["dtype"],
+        "device": ESTIMATOR_CONSTRAINTS["device"],
+        "fit_intercept": Boolean(),
+    }
+
+    @deprecate_positional_args
     def __init__(
         self,
         kernel=None,
+        *,
         alpha: float = 1.0,
         batch_size: int | None = None,
         dtype: str = "float64",
         device: str = "cpu",
+        fit_intercept: bool = True,
     ) -> None:
         self.kernel = kernel
         self.alpha = alpha
         self.batch_size = batch_size
         self.dtype = dtype
         self.device = device
+        self.fit_intercept = fit_intercept
 
-    def _check_params(self) -> None:
-        check_ridge_params(self)
+    def _validate_extra(self) -> None:
         kernel_on(self.kernel, self.dtype, self.device)
 
     def _kernel_rows(self, n_rows: int) -> int:
@@ -59,13 +72,24 @@ class _KernelRidgeCore(BaseEstimator):
                 f"{type(self).__name__}.fit does not accept Dask arrays: exact kernel ridge needs the n x n "
                 "kernel matrix in memory; RandomFeatureRidge and RandomFeatureRidgeCV accept them"
             )
-        self._torch_dtype, _ = check_ridge_params(self)
+        self._torch_dtype, _ = working_dtype_device(self)
         self.kernel_ = kernel_on(self.kernel, self.dtype, self.device)
         self.X_fit_ = rows.X.clone()
         K = check_finite(self._kernel_matrix(self.X_fit_), "kernel values K(X, X)")
         K.diagonal().add_(float(self.alpha))
-        coef, self.jitter_ = cholesky_solve(K, rows.Y, what="K + alpha*I")
+        Y = rows.Y
+        if self.fit_intercept:  # solve for Y and for 1 with one factorization
+            Y = torch.cat([Y, torch.ones(Y.shape[0], 1, dtype=Y.dtype, device=Y.device)], dim=1)
+        coef, self.jitter_ = cholesky_solve(K, Y, what="K + alpha*I")
+        if self.fit_intercept:
+            # the unpenalized intercept: b = 1ᵀ(K+αI)⁻¹y / 1ᵀ(K+αI)⁻¹1, A = (K+αI)⁻¹(y − b)
+            coef, ones = coef[:, :-1], coef[:, -1:]
+            intercept = coef.sum(0) / ones.sum()
+            coef = coef - ones * intercept[None, :]
+        else:
+            intercept = torch.zeros(Y.shape[1], dtype=Y.dtype, device=Y.device)
         self.dual_coef_ = check_finite(coef, "dual coefficients")
+        self.intercept_ = check_finite(intercept, "intercept")
 
     def _decision_rows(self, rows: Rows):
         """``K(Z, X) A`` (n, k): NumPy for rows in memory, a lazy Dask array otherwise."""
@@ -79,15 +103,18 @@ def kernel_predictions(Z: torch.Tensor, model: _KernelRidgeCore) -> torch.Tensor
     for start in range(0, Z.shape[0], step):
         block = model.kernel_.compute(Z[start : start + step], model.X_fit_)
         out[start : start + step] = block @ model.dual_coef_
+    out += model.intercept_[None, :]
     return check_finite(out, "predictions")
 
 
+@splice_parameter_docs
 class KernelRidge(RidgeRegressorMixin, RegressorMixin, _KernelRidgeCore):
     """Exact kernel ridge regression with any levrf kernel.
 
     Solves ``(K + αI) A = Y`` by a Cholesky factorization and predicts ``f(z) = K(z, X) A``
-    (no intercept: centre ``y`` if its mean matters). Equals scikit-learn's
-    ``KernelRidge(kernel="rbf", gamma=1/(2σ²), alpha=α)`` for ``GaussianKernel(σ)``.
+    ``+ b``, with an unpenalized intercept ``b`` (``fit_intercept=True``, the default). With
+    ``fit_intercept=False`` it equals scikit-learn's ``KernelRidge(kernel="rbf",
+    gamma=1/(2σ²), alpha=α)`` for ``GaussianKernel(σ)``.
 
     If ``K + αI`` is numerically singular (α below the rounding error of K), a diagonal jitter
     ``10**k · eps · mean(diag)`` (k = 0..5) is added, a ``JitterWarning`` is issued and the
@@ -96,20 +123,23 @@ class KernelRidge(RidgeRegressorMixin, RegressorMixin, _KernelRidgeCore):
     Parameters
     ----------
     kernel : levrf kernel, default=None
-        ``None`` means ``GaussianKernel(bandwidth=1.0)``. Closed-form-only kernels work too.
+        Any levrf kernel, closed-form-only ones too; ``None`` means ``GaussianKernel(bandwidth=1.0)``.
     alpha : float, default=1.0
         Ridge parameter λ > 0 (the system is ``K + αI``, not scaled by n).
-    batch_size : int, optional
-        Rows per block when building kernel matrices (fit and predict); by default chosen
-        from a 128 MiB budget.
-    dtype : {"float64", "float32"}, default="float64"
-    device : str, default="cpu"
-        ``"cuda"`` computes on the GPU; predictions are returned as NumPy arrays.
+    {batch_size}
+    {dtype}
+    {device}
+    fit_intercept : bool, default=True
+        Fit an unpenalized intercept ``b``: the minimizer of ``‖y − KA − b‖² + α AᵀKA`` is
+        ``b = 1ᵀ(K + αI)⁻¹y / 1ᵀ(K + αI)⁻¹1`` and ``A = (K + αI)⁻¹(y − b)`` (one more solve
+        with the same Cholesky factor). ``False``: no intercept.
 
     Attributes
     ----------
     dual_coef_ : torch.Tensor of shape (n_samples, n_targets)
-        ``A = (K + αI)⁻¹ Y``.
+        ``A = (K + αI)⁻¹ (Y − b)``.
+    intercept_ : torch.Tensor of shape (n_targets,)
+        ``b`` (zeros with ``fit_intercept=False``).
     X_fit_ : torch.Tensor of shape (n_samples, n_features_in_)
         A copy of the training inputs.
     kernel_ : levrf kernel
@@ -130,24 +160,29 @@ class KernelRidge(RidgeRegressorMixin, RegressorMixin, _KernelRidgeCore):
     """
 
 
+@splice_parameter_docs
 class KernelRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _KernelRidgeCore):
     """Exact kernel ridge classification: KRR on one-hot ±1 targets, argmax prediction.
 
     Parameters
     ----------
     kernel : levrf kernel, default=None
-        ``None`` means ``GaussianKernel(bandwidth=1.0)``.
+        Any levrf kernel, closed-form-only ones too; ``None`` means ``GaussianKernel(bandwidth=1.0)``.
     alpha : float, default=1.0
-        Ridge parameter λ > 0.
-    batch_size : int, optional
-        Rows per block when building kernel matrices.
-    dtype : {"float64", "float32"}, default="float64"
-    device : str, default="cpu"
+        Ridge parameter λ > 0 (the system is ``K + αI``, not scaled by n).
+    {batch_size}
+    {dtype}
+    {device}
+    fit_intercept : bool, default=True
+        Fit an unpenalized intercept ``b``: the minimizer of ``‖y − KA − b‖² + α AᵀKA`` is
+        ``b = 1ᵀ(K + αI)⁻¹y / 1ᵀ(K + αI)⁻¹1`` and ``A = (K + αI)⁻¹(y − b)`` (one more solve
+        with the same Cholesky factor). ``False``: no intercept.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
     dual_coef_ : torch.Tensor of shape (n_samples, 1 or n_classes)
+    intercept_ : torch.Tensor of shape (1 or n_classes,)
     X_fit_ : torch.Tensor
     kernel_ : levrf kernel
     jitter_ : float

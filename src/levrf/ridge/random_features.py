@@ -20,10 +20,18 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 
-from .._validation import check_positive, resolve_dtype
-from ..features import RandomFeatures, slim_copy
+from .._validation import (
+    Boolean,
+    Checked,
+    NoneValue,
+    Real,
+    ValidatedParameters,
+    deprecate_positional_args,
+    resolve_dtype,
+)
+from ..features import RANDOM_FEATURE_CONSTRAINTS, RandomFeatures, slim_copy, splice_parameter_docs
 from ..rows import Rows
-from ._base import check_finite, check_ridge_params
+from ._base import check_finite, working_dtype_device
 from .blocks import linear_predictions, normal_equations_block
 from .classification import RidgeClassifierMixin
 from .regression import RidgeRegressorMixin
@@ -45,6 +53,22 @@ def accumulate_normal_equations(
     return acc
 
 
+def centred_normal_equations(G: torch.Tensor, R: torch.Tensor, psi_sum: torch.Tensor, y_sum: torch.Tensor,
+                             n_rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The normal equations of centred Ψ and Y, as scikit-learn's ``Ridge`` centres X and y.
+
+    ``ΨᵀΨ − n·μμᵀ`` and ``ΨᵀY − n·μȳᵀ`` with ``μ = Σψ_i/n``, ``ȳ = Σy_i/n``: the system of the
+    slopes of a ridge with an unpenalized intercept, whose intercept is ``ȳ − μᵀβ``. Returns
+    ``(G_c, R_c, μ, ȳ)``; ``G_c`` is in ``G``'s dtype and (like ``G``) only its lower triangle
+    need be meaningful.
+    """
+    mean, y_mean = psi_sum / n_rows, y_sum / n_rows
+    m = mean.to(G.dtype)
+    Gc = G - n_rows * torch.outer(m, m)
+    Rc = R - n_rows * torch.outer(mean, y_mean)
+    return Gc, Rc, mean, y_mean
+
+
 def gram_product_block(X: torch.Tensor, Y, start: int, features: RandomFeatures, coef: torch.Tensor) -> dict:
     """``Ψᵀ(Ψβ)`` of the block's rows (a block function of :mod:`levrf.rows`): ``"gram_product"``."""
     out = torch.zeros_like(coef)
@@ -63,8 +87,12 @@ def refine_ridge_solution(
     *,
     tol: float,
     max_passes: int = MAX_REFINE_PASSES,
+    mean: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[float], bool]:
     """Iterative refinement of ``β ≈ (ΨᵀΨ + αI)⁻¹ R`` whose factor ``L`` is of an approximate Gram.
+
+    ``mean`` (μ, with ``fit_intercept``): the system is that of the centred Ψ,
+    ``(ΨᵀΨ − nμμᵀ + αI) β = R``.
 
     Each pass streams the rows once (a sum over rows, :func:`gram_product_block`), forms the residual ``r = R − Ψᵀ(Ψβ) − αβ`` in ``X``'s dtype
     and adds ``(L Lᵀ)⁻¹ r`` to β; the residual shrinks by a factor ρ ≈ ‖(G̃ + αI)⁻¹(G − G̃)‖
@@ -90,6 +118,8 @@ def refine_ridge_solution(
     best = coef
     for _ in range(max_passes):
         GB = rows.sum(gram_product_block, features, coef)["gram_product"]
+        if mean is not None:  # the centred system: Ψ_cᵀΨ_c β = Ψᵀ(Ψβ) − n μ (μᵀβ)
+            GB = GB - rows.n_rows * torch.outer(mean, mean @ coef)
         resid = R - GB - alpha * coef
         residuals.append(float(torch.linalg.norm(resid)) / norm_R if norm_R > 0 else 0.0)
         if residuals[-1] <= min(residuals):
@@ -110,12 +140,29 @@ def refine_ridge_solution(
     return best, residuals, False
 
 
-class FeatureRidgeParams(BaseEstimator):
-    """Constructor parameters of the random-feature ridge estimators and their feature map."""
+#: constraints of the random-feature ridge estimators: the random-feature table plus the solve's
+FEATURE_RIDGE_CONSTRAINTS = {
+    **RANDOM_FEATURE_CONSTRAINTS,
+    "gram_dtype": [NoneValue(), Checked(resolve_dtype, "'float64' or 'float32'")],
+    "refine_tol": Real(0.0),
+    "fit_intercept": Boolean(),
+}
 
+
+class FeatureRidgeParams(ValidatedParameters, BaseEstimator):
+    """Constructor parameters of the random-feature ridge estimators and their feature map.
+
+    Subclasses with other parameters (``RandomFeatureRidgeCV``) define their own ``__init__``
+    and ``_parameter_constraints`` table, starting from :data:`RANDOM_FEATURE_CONSTRAINTS`.
+    """
+
+    _parameter_constraints = FEATURE_RIDGE_CONSTRAINTS
+
+    @deprecate_positional_args
     def __init__(
         self,
         kernel=None,
+        *,
         n_features: int = 100,
         sampling: str = "gaussian",
         alpha: float = 1.0,
@@ -128,6 +175,7 @@ class FeatureRidgeParams(BaseEstimator):
         refine_tol: float = 1e-5,
         device: str = "cpu",
         random_state=None,
+        fit_intercept: bool = True,
     ) -> None:
         self.kernel = kernel
         self.n_features = n_features
@@ -142,16 +190,11 @@ class FeatureRidgeParams(BaseEstimator):
         self.refine_tol = refine_tol
         self.device = device
         self.random_state = random_state
-
-    def _check_params(self) -> None:
-        check_ridge_params(self)
-        self._gram_dtype()
+        self.fit_intercept = fit_intercept
 
     def _gram_dtype(self) -> torch.dtype:
-        """The validated ``gram_dtype`` (``None`` → ``dtype``); checks ``refine_tol`` too."""
-        check_positive(self.refine_tol, "refine_tol")
-        dtype = resolve_dtype(self.dtype)
-        return dtype if self.gram_dtype is None else resolve_dtype(self.gram_dtype, "gram_dtype")
+        """The ``gram_dtype`` as a torch dtype (``None`` → ``dtype``)."""
+        return resolve_dtype(self.dtype if self.gram_dtype is None else self.gram_dtype)
 
     def _random_features(self, alpha: float) -> RandomFeatures:
         """An unfitted RandomFeatures with this estimator's sampling parameters."""
@@ -170,15 +213,35 @@ class FeatureRidgeParams(BaseEstimator):
         )
 
     def _decision_rows(self, rows: Rows):
-        """``Ψ(X) β`` (n, k): NumPy for rows in memory, a lazy Dask array otherwise."""
-        return rows.map(linear_predictions, slim_copy(self.features_), self.coef_, n_columns=self.coef_.shape[1])
+        """``Ψ(X) β + b`` (n, k): NumPy for rows in memory, a lazy Dask array otherwise."""
+        return rows.map(linear_predictions, slim_copy(self.features_), self.coef_, self.intercept_,
+                        n_columns=self.coef_.shape[1])
+
+    def _normal_equations(self, sums: dict, n_rows: int):
+        """``(G, R, μ)`` of the solve from the sums of :func:`normal_equations_block`: centred with
+        ``fit_intercept`` (then μ, ȳ are kept for the intercept), as they are otherwise (μ = None)."""
+        G = check_finite(sums["gram"], "random features Psi^T Psi")
+        R = check_finite(sums["xty"], "products Psi^T y")
+        if not self.fit_intercept:
+            self._y_mean = None
+            return G, R, None
+        G, R, mean, self._y_mean = centred_normal_equations(G, R, sums["psi_sum"], sums["y_sum"], n_rows)
+        return G, R, mean
+
+    def _set_intercept(self, coef: torch.Tensor, mean: torch.Tensor | None) -> None:
+        """``intercept_ = ȳ − μᵀβ`` (zeros without ``fit_intercept``)."""
+        if mean is None:
+            self.intercept_ = torch.zeros(coef.shape[1], dtype=coef.dtype, device=coef.device)
+        else:
+            self.intercept_ = check_finite(self._y_mean - mean @ coef, "intercept")
+        del self._y_mean
 
 
 class _RandomFeatureRidgeCore(FeatureRidgeParams):
     """Fit of the primal random-feature ridge, shared by the regressor and the classifier."""
 
     def _fit_rows(self, rows: Rows) -> None:
-        dtype, _ = check_ridge_params(self)
+        dtype, _ = working_dtype_device(self)
         gram_dtype, alpha = self._gram_dtype(), float(self.alpha)
         if not rows.in_memory and gram_dtype != dtype:
             raise ValueError(
@@ -189,21 +252,22 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
         features = slim_copy(self.features_)
         sums = rows.sum(normal_equations_block, features, (), gram_dtype)
         # the Cholesky factorization reads the lower triangle only: no mirroring of G
-        G = check_finite(sums["gram"], "random features Psi^T Psi")
-        R = check_finite(sums["xty"], "products Psi^T y")
+        G, R, mean = self._normal_equations(sums, rows.n_rows)
         self.refine_residuals_ = []
         coef = None
         if torch.finfo(gram_dtype).eps > torch.finfo(dtype).eps:
-            coef = self._refined_solve(rows, features, G.to(R.dtype), R, alpha)
+            coef = self._refined_solve(rows, features, G.to(R.dtype), R, alpha, mean)
             if coef is None:  # the narrow Gram was useless: the float64 one after all
-                G = check_finite(rows.sum(normal_equations_block, features)["gram"], "random features Psi^T Psi")
+                G, R, mean = self._normal_equations(rows.sum(normal_equations_block, features), rows.n_rows)
         if coef is None:
             L, self.jitter_ = ridge_factor(G, alpha)
             coef = torch.cholesky_solve(R.to(L.dtype), L).to(dtype)
         self.coef_ = check_finite(coef, "ridge coefficients")
+        self._set_intercept(self.coef_, mean)
 
     def _refined_solve(
-        self, rows: Rows, features: RandomFeatures, G: torch.Tensor, R: torch.Tensor, alpha: float
+        self, rows: Rows, features: RandomFeatures, G: torch.Tensor, R: torch.Tensor, alpha: float,
+        mean: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
         """β from the Gram accumulated in ``gram_dtype`` plus refinement, or ``None`` (with a
         ``ConvergenceWarning``) when that Gram is too inaccurate for ``alpha``."""
@@ -215,7 +279,7 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
         else:
             coef = torch.cholesky_solve(R.to(L.dtype), L).to(R.dtype)
             coef, self.refine_residuals_, converged = refine_ridge_solution(
-                features, rows, R, L, coef, alpha, tol=float(self.refine_tol)
+                features, rows, R, L, coef, alpha, tol=float(self.refine_tol), mean=mean
             )
             if converged:
                 return coef
@@ -229,6 +293,7 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
         return None
 
 
+@splice_parameter_docs
 class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidgeCore):
     """Kernel ridge regression with random features, solved in the primal by streaming.
 
@@ -236,28 +301,21 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
     ``"gaussian"`` from ``p``, or a leverage sampler), accumulates ``G = ΨᵀΨ`` and ``ΨᵀY`` over
     row chunks (a BLAS ``syrk`` on the CPU, ``addmm`` on the GPU) and solves
     ``(G + αI) β = ΨᵀY`` by a Cholesky factorization of the D × D matrix (D = m·d2; with a
-    documented jitter retry, see :func:`levrf.ridge.solvers.cholesky_solve`). No intercept.
+    documented jitter retry, see :func:`levrf.ridge.solvers.cholesky_solve`). With
+    ``fit_intercept=True`` (the default) Ψ's columns and Y are centred first (``ΨᵀΨ − n·μμᵀ``,
+    ``ΨᵀY − n·μȳᵀ``, from column sums accumulated in the same pass) and ``intercept_ = ȳ − μᵀβ``.
 
     Parameters
     ----------
-    kernel : levrf kernel, default=None
-        Any kernel with random features; ``None`` means ``GaussianKernel(bandwidth=1.0)``.
-    n_features : int, default=100
-        Number of random weights ``m``; Ψ has ``m·d2`` columns.
-    sampling : str, default="gaussian"
-        Weight sampler (see ``levrf.leverage.SAMPLERS``).
-    alpha : float, default=1.0
-        Ridge parameter λ > 0 of the solve, also passed to leverage samplers.
-    sampling_alpha : float or "auto", default="auto"
-        λ at which leverage scores are computed (leverage samplers only).
-    pool_size : int, optional
-        Candidate weights for pool-based leverage samplers.
-    leverage_method : str, default="exact"
-        How leverage samplers compute their scores.
-    batch_size : int, optional
-        Rows per chunk of Ψ (fit and predict); by default chosen from a 128 MiB budget.
-    dtype : {"float64", "float32"}, default="float64"
-        Precision of the features, ``ΨᵀY``, the solve and the returned β.
+    {kernel}
+    {n_features}
+    {sampling}
+    {alpha}
+    {sampling_alpha}
+    {pool_size}
+    {leverage_method}
+    {batch_size}
+    {dtype}
     gram_dtype : {None, "float32", "float64"}, default=None
         Precision of the O(n D²) products ``ΨᵀΨ`` (``None``: ``dtype``). ``"float32"`` with
         ``dtype="float64"`` runs them at single-precision speed (about 2× on CPUs) and refines
@@ -271,10 +329,9 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
         ``‖ΨᵀY − (ΨᵀΨ + αI)β‖ / ‖ΨᵀY‖`` ≤ ``refine_tol`` (and applies that pass's correction,
         which shrinks it a further 10²–10³-fold). Only used when ``gram_dtype`` is narrower
         than ``dtype``.
-    device : str, default="cpu"
-        ``"cuda"`` computes on the GPU; predictions are returned as NumPy arrays.
-    random_state : int, numpy.random.Generator or None, default=None
-        Seed of the weights (``None`` means seed 0; see ``levrf.RandomFeatures``); a torch.Generator is refused.
+    {device}
+    {random_state}
+    {fit_intercept}
 
     Attributes
     ----------
@@ -282,6 +339,8 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
         The fitted feature map (weights, importance weights, sampling information).
     coef_ : torch.Tensor of shape (D, n_targets)
         β.
+    intercept_ : torch.Tensor of shape (n_targets,)
+        ``ȳ − μᵀβ`` (zeros with ``fit_intercept=False``).
     jitter_ : float
         Diagonal jitter that had to be added to ``ΨᵀΨ + αI`` (0.0 normally); with refinement
         it is only in the factor that corrects β, not in the system β solves.
@@ -302,6 +361,7 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
     """
 
 
+@splice_parameter_docs
 class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _RandomFeatureRidgeCore):
     """Random-feature ridge classification: one-hot ±1 targets, argmax prediction.
 
@@ -310,26 +370,29 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
 
     Parameters
     ----------
-    kernel : levrf kernel, default=None
-    n_features : int, default=100
-    sampling : str, default="gaussian"
-    alpha : float, default=1.0
-    sampling_alpha : float or "auto", default="auto"
-    pool_size : int, optional
-    leverage_method : str, default="exact"
-    batch_size : int, optional
-    dtype : {"float64", "float32"}, default="float64"
+    {kernel}
+    {n_features}
+    {sampling}
+    {alpha}
+    {sampling_alpha}
+    {pool_size}
+    {leverage_method}
+    {batch_size}
+    {dtype}
     gram_dtype : {None, "float32", "float64"}, default=None
+        As in :class:`RandomFeatureRidge`.
     refine_tol : float, default=1e-5
-    device : str, default="cpu"
-    random_state : int, numpy.random.Generator or None, default=None
-        Seed of the random features (see ``levrf.RandomFeatures``); a ``torch.Generator`` is refused.
+        As in :class:`RandomFeatureRidge`.
+    {device}
+    {random_state}
+    {fit_intercept}
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
     features_ : levrf.RandomFeatures
     coef_ : torch.Tensor of shape (D, 1 or n_classes)
+    intercept_ : torch.Tensor of shape (1 or n_classes,)
     jitter_ : float
     refine_residuals_ : list of float
     n_features_in_ : int

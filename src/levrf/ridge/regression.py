@@ -30,7 +30,7 @@ class RidgeRegressorMixin:
         -------
         self
         """
-        self._check_params()
+        self._validate_params()
         if is_dask_collection(X) or is_dask_collection(y):
             rows = training_rows(self, X, y)
         else:
