@@ -99,7 +99,7 @@ def test_psi_gram_equals_sklearn_nystroem_on_the_same_centers(data):
 def test_ridge_equals_sklearn_nystroem_plus_ridge(data):
     X, y, Xt = data
     kernel = levrf.GaussianKernel(1.5)
-    model = levrf.NystromRidge(kernel, n_components=40, alpha=1e-2, random_state=3).fit(X, y)
+    model = levrf.NystromRidge(kernel, n_components=40, alpha=1e-2, random_state=3, fit_intercept=False).fit(X, y)
     C = model.features_.centers_.numpy()
     sk = SkNystroem(kernel="rbf", gamma=1 / (2 * 1.5**2), n_components=40).fit(C)
     ref = Ridge(alpha=1e-2, fit_intercept=False, solver="cholesky").fit(sk.transform(X), y)
@@ -143,7 +143,8 @@ def test_every_row_a_center_differs_from_kernel_ridge_by_the_dropped_spectrum(da
 def test_cv_leave_one_out_equals_its_definition(data):
     X, y, _ = data
     alphas = [1e-3, 1e-2, 1e-1, 1.0]
-    cv = levrf.NystromRidgeCV(alphas, levrf.GaussianKernel(1.5), n_components=60, random_state=4).fit(X, y)
+    cv = levrf.NystromRidgeCV(levrf.GaussianKernel(1.5), alphas=alphas, n_components=60, random_state=4,
+                              fit_intercept=False).fit(X, y)
     Psi = cv.features_.transform(X)
     for a, mse in zip(alphas, cv.cv_mse_, strict=True):
         H = Psi @ np.linalg.solve(Psi.T @ Psi + a * np.eye(Psi.shape[1]), Psi.T)
@@ -151,7 +152,8 @@ def test_cv_leave_one_out_equals_its_definition(data):
         np.testing.assert_allclose(mse, np.mean(loo**2), rtol=1e-8)
     best = alphas[int(np.argmin(cv.cv_mse_))]
     assert cv.alpha_ == best
-    single = levrf.NystromRidge(levrf.GaussianKernel(1.5), n_components=60, alpha=best, random_state=4).fit(X, y)
+    single = levrf.NystromRidge(levrf.GaussianKernel(1.5), n_components=60, alpha=best, random_state=4,
+                                fit_intercept=False).fit(X, y)
     np.testing.assert_allclose(cv.predict(X), single.predict(X), rtol=0, atol=1e-9)
 
 
@@ -301,8 +303,8 @@ def test_dask_input_equals_in_memory(data):
             model = levrf.NystromRidge(**params).fit(Xd, yd)
             ref_model = levrf.NystromRidge(**params).fit(X, y)
             np.testing.assert_allclose(np.asarray(model.predict(Xt)), ref_model.predict(Xt), rtol=0, atol=1e-8)
-            cv = levrf.NystromRidgeCV([1e-2, 1e-1], **{k: v for k, v in params.items() if k != "alpha"}).fit(Xd, yd)
-            cv_ref = levrf.NystromRidgeCV([1e-2, 1e-1], **{k: v for k, v in params.items() if k != "alpha"}).fit(X, y)
+            cv = levrf.NystromRidgeCV(alphas=[1e-2, 1e-1], **{k: v for k, v in params.items() if k != "alpha"}).fit(Xd, yd)
+            cv_ref = levrf.NystromRidgeCV(alphas=[1e-2, 1e-1], **{k: v for k, v in params.items() if k != "alpha"}).fit(X, y)
             np.testing.assert_allclose(cv.cv_mse_, cv_ref.cv_mse_, rtol=1e-8)
 
 

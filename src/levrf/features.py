@@ -166,26 +166,132 @@ def check_columns(est, rows: Rows) -> None:
         raise ValueError("The feature names of X do not match those seen in fit")
 
 
-def feature_rows(X: torch.Tensor, features: RandomFeatures) -> torch.Tensor:
+def feature_rows(X: torch.Tensor, features: FeatureMap) -> torch.Tensor:
     """Ψ of some rows (b, D), chunk by chunk (the row-wise map behind ``transform``)."""
     # assembled on the CPU chunk by chunk: a GPU holds one chunk of Ψ at a time
-    out = torch.empty(X.shape[0], features.n_output_features_, dtype=features.weights_.dtype)
+    out = torch.empty(X.shape[0], features.n_output_features_, dtype=resolve_dtype(features.dtype))
     for start, block in features.iter_chunks(X, reuse=True):
         out[start : start + block.shape[0]] = block
     return out
 
 
-def slim_copy(features: RandomFeatures) -> RandomFeatures:
-    """A copy of a fitted map holding only what ψ needs (sampling diagnostics stay behind):
+def slim_copy(features: FeatureMap) -> FeatureMap:
+    """A copy of a fitted map holding only what ψ needs (its sampling diagnostics stay behind):
     what is shipped to Dask workers."""
     slim = copy.copy(features)
-    slim.leverage_ = None
-    slim.sampling_info_ = {}
+    for name in features._diagnostics:
+        setattr(slim, name, {} if name == "sampling_info_" else None)
     return slim
 
 
+class FeatureMap(TransformerMixin, ValidatedParameters, BaseEstimator):
+    """What every feature map shares (random features, Nyström): input rows, ``transform``,
+    output names, chunking. A subclass implements ``_fit_rows(rows)``, ``feature_map(X, out)``
+    and ``chunk_size(n_rows, d)``, and sets ``n_output_features_`` when fitted.
+
+    Every ridge solver, classifier and CV estimator takes any such map: they only call
+    ``fit_rows`` and ``iter_chunks``.
+    """
+
+    #: prefix of the output column names (``get_feature_names_out``)
+    _output_prefix = "f"
+    #: learned attributes that are sampling diagnostics, not needed to compute ψ
+    _diagnostics: tuple[str, ...] = ()
+
+    def _torch_input(self, X, *, reset: bool) -> torch.Tensor:
+        try:
+            A = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        except (TypeError, ValueError) as exc:
+            # scikit-learn's messages ("could not convert string to float", "Expected 2D array")
+            # do not always say which argument is wrong
+            if re.search(r"\bX\b", str(exc)):
+                raise
+            cls = TypeError if isinstance(exc, TypeError) else ValueError
+            raise cls(f"X is not a valid input: {exc}") from exc
+        A = np.ascontiguousarray(A)
+        if not A.flags.writeable:  # read-only memmaps: torch cannot wrap them safely
+            A = A.copy()
+        return torch.from_numpy(A).to(device=resolve_device(self.device), dtype=resolve_dtype(self.dtype))
+
+    def input_rows(self, X, *, reset: bool) -> Rows:
+        """``X`` validated as :class:`levrf.rows.Rows` in this map's dtype and device.
+
+        ``reset=True`` records the number (and names) of the columns; ``reset=False`` checks
+        them against the fitted ones.
+        """
+        if is_dask_collection(X):
+            rows = as_rows(X, dtype=resolve_dtype(self.dtype), device=resolve_device(self.device))
+            record_columns(self, rows) if reset else check_columns(self, rows)
+            return rows
+        X = self._torch_input(X, reset=reset)
+        return TensorRows(X, feature_names=getattr(self, "feature_names_in_", None))
+
+    def fit(self, X, y=None):
+        """Fit the map on ``X`` (a Dask array or DataFrame too: see :meth:`fit_rows`)."""
+        self._validate_params()
+        return self._fit_rows(self.input_rows(X, reset=True))
+
+    def fit_rows(self, rows: Rows):
+        """:meth:`fit` on validated :class:`levrf.rows.Rows` (what the ridge estimators call)."""
+        self._validate_params()
+        if not isinstance(rows, Rows):
+            raise TypeError(f"rows must be levrf.rows.Rows, got {type(rows).__name__}")
+        record_columns(self, rows)
+        return self._fit_rows(rows)
+
+    def transform(self, X) -> np.ndarray:
+        """Ψ = [ψ(x_i)]_i, shape (n, n_output_features_), as a NumPy array (a lazy Dask array for
+        Dask input)."""
+        check_is_fitted(self, "n_output_features_")
+        rows = self.input_rows(X, reset=False)
+        return rows.map(feature_rows, slim_copy(self), n_columns=self.n_output_features_)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the output columns: the prefix and the column number (``"rf0"``, ``"rf1"``, …).
+
+        With them ``set_output(transform="pandas")`` (or ``"polars"``, or the global
+        ``sklearn.set_config(transform_output=...)``) returns a DataFrame with these columns.
+        ``input_features``, if given, must be the columns seen in ``fit``.
+        """
+        check_is_fitted(self, "n_output_features_")
+        if input_features is not None:
+            names = np.asarray(input_features, dtype=object)
+            fitted = getattr(self, "feature_names_in_", None)
+            if names.ndim != 1 or len(names) != self.n_features_in_ or (
+                fitted is not None and list(names) != list(fitted)
+            ):
+                raise ValueError(
+                    f"input_features must be the {self.n_features_in_} column names seen in fit, got {list(names)!r}"
+                )
+        return np.asarray([f"{self._output_prefix}{i}" for i in range(self.n_output_features_)], dtype=object)
+
+    def iter_chunks(self, X: torch.Tensor, *, reuse: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(start_row, Ψ[start:start+b])`` over row chunks of a torch tensor.
+
+        With ``reuse=True`` every chunk is written into one buffer allocated up front, so each
+        yielded tensor is overwritten by the next one (copy it to keep it). This saves the
+        operating system's zeroing of a fresh multi-megabyte allocation per chunk, 10–15% of a
+        CPU fit (``benchmarks/krr.py``); levrf's own loops, which consume each chunk at once,
+        use it.
+        """
+        step = self.chunk_size(X.shape[0], X.shape[1])
+        buffer = None
+        if reuse and X.shape[0] > 0:
+            buffer = torch.empty(
+                min(step, X.shape[0]), self.n_output_features_, dtype=resolve_dtype(self.dtype), device=X.device
+            )
+        for start in range(0, X.shape[0], step):
+            rows = X[start : start + step]
+            yield start, self.feature_map(rows, out=None if buffer is None else buffer[: rows.shape[0]])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = [self.dtype]
+        return tags
+
+
 @splice_parameter_docs
-class RandomFeatures(TransformerMixin, ValidatedParameters, BaseEstimator):
+class RandomFeatures(FeatureMap):
     """Random features of an expectation-form kernel, sampled from ``p`` or by leverage.
 
     Parameters
@@ -229,6 +335,9 @@ class RandomFeatures(TransformerMixin, ValidatedParameters, BaseEstimator):
 
     _parameter_constraints = RANDOM_FEATURE_CONSTRAINTS
 
+    _output_prefix = "rf"
+    _diagnostics = ("leverage_", "sampling_info_")
+
     @deprecate_positional_args
     def __init__(
         self,
@@ -257,57 +366,15 @@ class RandomFeatures(TransformerMixin, ValidatedParameters, BaseEstimator):
         self.device = device
         self.random_state = random_state
 
-    # ---------------------------------------------------------------- helpers
-    def _torch_input(self, X, *, reset: bool) -> torch.Tensor:
-        try:
-            A = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
-        except (TypeError, ValueError) as exc:
-            # scikit-learn's messages ("could not convert string to float", "Expected 2D array")
-            # do not always say which argument is wrong
-            if re.search(r"\bX\b", str(exc)):
-                raise
-            cls = TypeError if isinstance(exc, TypeError) else ValueError
-            raise cls(f"X is not a valid input: {exc}") from exc
-        A = np.ascontiguousarray(A)
-        if not A.flags.writeable:  # read-only memmaps: torch cannot wrap them safely
-            A = A.copy()
-        return torch.from_numpy(A).to(device=resolve_device(self.device), dtype=resolve_dtype(self.dtype))
-
     def _sampler(self) -> Sampler:
         """The configured sampler (``leverage_method="rejection"``: deprecated ``sampling="rejection"``)."""
         return make_sampler(self.sampling, alpha=self.alpha, sampling_alpha=self.sampling_alpha,
                             pool_size=self.pool_size, method=self.leverage_method)
 
-    # ---------------------------------------------------------------- sklearn API
-    def fit(self, X, y=None):
-        """Draw the weights (and, for leverage samplers, score them on ``X``).
-
-        ``X`` may be a Dask array or DataFrame: the weights are drawn on the client, and a
-        leverage sampler with ``leverage_method="approximate"`` gathers only its row subsample.
-        """
-        self._validate_params()
-        return self._fit_rows(self.input_rows(X, reset=True))
-
-    def input_rows(self, X, *, reset: bool) -> Rows:
-        """``X`` validated as :class:`levrf.rows.Rows` in this map's dtype and device.
-
-        ``reset=True`` records the number (and names) of the columns; ``reset=False`` checks
-        them against the fitted ones.
-        """
-        if is_dask_collection(X):
-            rows = as_rows(X, dtype=resolve_dtype(self.dtype), device=resolve_device(self.device))
-            record_columns(self, rows) if reset else check_columns(self, rows)
-            return rows
-        X = self._torch_input(X, reset=reset)
-        return TensorRows(X, feature_names=getattr(self, "feature_names_in_", None))
-
-    def fit_rows(self, rows: Rows):
-        """:meth:`fit` on validated :class:`levrf.rows.Rows` (what the ridge estimators call)."""
-        self._validate_params()
-        return self._fit_rows(rows)
-
     def _fit_rows(self, rows: Rows):
-        record_columns(self, rows)
+        """Draw the weights (and, for leverage samplers, score them on the rows); a Dask
+        ``X`` has its weights drawn on the client, and a leverage sampler with
+        ``leverage_method="approximate"`` gathers only its row subsample."""
         kernel = resolve_kernel(self.kernel)
         if not kernel.has_features:
             raise ValueError(f"kernel {kernel!r} has no random features; use levrf.KernelRidge instead")
@@ -329,32 +396,6 @@ class RandomFeatures(TransformerMixin, ValidatedParameters, BaseEstimator):
         self.n_output_features_ = int(self.n_features) * self.feature_dim_
         return self
 
-    def transform(self, X) -> np.ndarray:
-        """Ψ = [ψ(x_i)]_i, shape (n, m·d2), as a NumPy array (a lazy Dask array for Dask input)."""
-        check_is_fitted(self, "weights_")
-        rows = self.input_rows(X, reset=False)
-        return rows.map(feature_rows, slim_copy(self), n_columns=self.n_output_features_)
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the output columns: ``"rf0"``, ``"rf1"``, … (``m · d2`` of them, the
-        ``d2`` features of weight ``r`` at ``r·d2 … r·d2 + d2 − 1``).
-
-        With them ``set_output(transform="pandas")`` (or ``"polars"``, or the global
-        ``sklearn.set_config(transform_output=...)``) returns a DataFrame with these columns.
-        ``input_features``, if given, must be the columns seen in ``fit``.
-        """
-        check_is_fitted(self, "weights_")
-        if input_features is not None:
-            names = np.asarray(input_features, dtype=object)
-            fitted = getattr(self, "feature_names_in_", None)
-            if names.ndim != 1 or len(names) != self.n_features_in_ or (
-                fitted is not None and list(names) != list(fitted)
-            ):
-                raise ValueError(
-                    f"input_features must be the {self.n_features_in_} column names seen in fit, got {list(names)!r}"
-                )
-        return np.asarray([f"rf{i}" for i in range(self.n_output_features_)], dtype=object)
-
     # ---------------------------------------------------------------- torch API
     def feature_map(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """ψ for a (validated) torch tensor of rows, in one piece: (n, m·d2).
@@ -371,27 +412,3 @@ class RandomFeatures(TransformerMixin, ValidatedParameters, BaseEstimator):
         itemsize = torch.empty((), dtype=resolve_dtype(self.dtype)).element_size()
         bytes_per_row = itemsize * m * (2 * self.feature_dim_ + 2)
         return chunk_rows(n_rows, bytes_per_row, self.batch_size)
-
-    def iter_chunks(self, X: torch.Tensor, *, reuse: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
-        """Yield ``(start_row, Ψ[start:start+b])`` over row chunks of a torch tensor.
-
-        With ``reuse=True`` every chunk is written into one buffer allocated up front, so each
-        yielded tensor is overwritten by the next one (copy it to keep it). This saves the
-        operating system's zeroing of a fresh multi-megabyte allocation per chunk, 10–15% of a
-        CPU fit (``benchmarks/krr.py``); levrf's own loops, which consume each chunk at once,
-        use it.
-        """
-        step = self.chunk_size(X.shape[0], X.shape[1])
-        buffer = None
-        if reuse and X.shape[0] > 0:
-            buffer = torch.empty(
-                min(step, X.shape[0]), self.n_output_features_, dtype=self.weights_.dtype, device=X.device
-            )
-        for start in range(0, X.shape[0], step):
-            rows = X[start : start + step]
-            yield start, self.feature_map(rows, out=None if buffer is None else buffer[: rows.shape[0]])
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = [self.dtype]
-        return tags

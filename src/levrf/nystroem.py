@@ -19,28 +19,24 @@ Nyström metric.
 
 from __future__ import annotations
 
-import copy
-import re
 import warnings
-from collections.abc import Iterator
 
-import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import (
+    Integer,
+    Options,
+    Real,
     as_generator,
-    check_positive,
-    check_positive_int,
     check_random_state,
+    deprecate_positional_args,
     resolve_device,
     resolve_dtype,
 )
-from .features import check_columns, chunk_rows, record_columns, resolve_kernel
+from .features import ESTIMATOR_CONSTRAINTS, FeatureMap, chunk_rows, resolve_kernel
 from .kernels import Kernel
 from .leverage.centers import leverage_centers
-from .rows import Rows, TensorRows, as_rows, is_dask_collection
+from .rows import Rows
 
 #: the ways of choosing centers
 CENTERS = ("uniform", "leverage")
@@ -77,15 +73,7 @@ def nystroem_normalization(K_CC: torch.Tensor, dtype: torch.dtype) -> tuple[torc
     return (U[:, keep] / s[keep].sqrt()).to(dtype), s
 
 
-def nystroem_rows(X: torch.Tensor, features: Nystroem) -> torch.Tensor:
-    """ψ of some rows (b, r), chunk by chunk (the row-wise map behind ``transform``)."""
-    out = torch.empty(X.shape[0], features.n_output_features_, dtype=features.normalization_.dtype)
-    for start, block in features.iter_chunks(X, reuse=True):
-        out[start : start + block.shape[0]] = block
-    return out
-
-
-class Nystroem(TransformerMixin, BaseEstimator):
+class Nystroem(FeatureMap):
     """Nyström features of any kernel with a closed form, centers chosen uniformly or by leverage.
 
     ``ψ(x) = K(x, C) K_CC^{-1/2}`` for M centers ``C`` taken from the training rows, so that
@@ -144,6 +132,16 @@ class Nystroem(TransformerMixin, BaseEstimator):
     (300, 50)
     """
 
+    _parameter_constraints = {
+        **ESTIMATOR_CONSTRAINTS,
+        "n_components": Integer(1),
+        "centers": Options(*CENTERS),
+        "alpha": Real(0.0),
+    }
+    _output_prefix = "nystroem"
+    _diagnostics = ("leverage_", "inclusion_probabilities_", "sampling_info_")
+
+    @deprecate_positional_args
     def __init__(
         self,
         kernel=None,
@@ -165,55 +163,11 @@ class Nystroem(TransformerMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
 
-    # ---------------------------------------------------------------- helpers
-    def _check_params(self) -> None:
-        check_positive_int(self.n_components, "n_components")
-        check_centers(self.centers)
-        check_positive(self.alpha, "alpha")
-        if self.batch_size is not None:
-            check_positive_int(self.batch_size, "batch_size")
-        resolve_dtype(self.dtype)
-        resolve_device(self.device)
-        resolve_kernel(self.kernel)
-
-    def _torch_input(self, X, *, reset: bool) -> torch.Tensor:
-        try:
-            A = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
-        except (TypeError, ValueError) as exc:
-            if re.search(r"\bX\b", str(exc)):
-                raise
-            cls = TypeError if isinstance(exc, TypeError) else ValueError
-            raise cls(f"X is not a valid input: {exc}") from exc
-        A = np.ascontiguousarray(A)
-        if not A.flags.writeable:  # read-only memmaps: torch cannot wrap them safely
-            A = A.copy()
-        return torch.from_numpy(A).to(device=resolve_device(self.device), dtype=resolve_dtype(self.dtype))
-
-    def input_rows(self, X, *, reset: bool) -> Rows:
-        """``X`` validated as :class:`levrf.rows.Rows` in this map's dtype and device."""
-        if is_dask_collection(X):
-            rows = as_rows(X, dtype=resolve_dtype(self.dtype), device=resolve_device(self.device))
-            record_columns(self, rows) if reset else check_columns(self, rows)
-            return rows
-        X = self._torch_input(X, reset=reset)
-        return TensorRows(X, feature_names=getattr(self, "feature_names_in_", None))
-
-    # ---------------------------------------------------------------- sklearn API
-    def fit(self, X, y=None):
-        """Choose the centers among the rows of ``X`` and factor ``K_CC``.
-
-        ``X`` may be a Dask array or DataFrame: only the centers (and, for leverage centers, a
-        uniform subsample of rows) are gathered; the leverage scores are a map over the blocks.
-        """
-        self._check_params()
-        return self.fit_rows(self.input_rows(X, reset=True))
-
-    def fit_rows(self, rows: Rows):
-        """:meth:`fit` on validated :class:`levrf.rows.Rows` (what the ridge estimators call)."""
-        self._check_params()
-        if not isinstance(rows, Rows):
-            raise TypeError(f"rows must be levrf.rows.Rows, got {type(rows).__name__}")
-        record_columns(self, rows)
+    # ---------------------------------------------------------------- fit
+    def _fit_rows(self, rows: Rows):
+        """Choose the centers among the rows and factor ``K_CC``; for Dask rows only the centers
+        (and, for leverage centers, a uniform subsample of rows) are gathered, the leverage
+        scores are a map over the blocks."""
         dtype = resolve_dtype(self.dtype)
         kernel = resolve_kernel(self.kernel).to(self.dtype, self.device)
         n = rows.n_rows
@@ -244,12 +198,6 @@ class Nystroem(TransformerMixin, BaseEstimator):
         self.n_output_features_ = int(self.normalization_.shape[1])
         return self
 
-    def transform(self, X) -> np.ndarray:
-        """Ψ = [ψ(x_i)]_i, shape (n, r), as a NumPy array (a lazy Dask array for Dask input)."""
-        check_is_fitted(self, "normalization_")
-        rows = self.input_rows(X, reset=False)
-        return rows.map(nystroem_rows, slim_nystroem(self), n_columns=self.n_output_features_)
-
     # ---------------------------------------------------------------- torch API
     def feature_map(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """ψ for a (validated) torch tensor of rows, in one piece: (n, r); ``out`` may receive it."""
@@ -264,31 +212,3 @@ class Nystroem(TransformerMixin, BaseEstimator):
         # K(x, C) and about two same-sized intermediates of the kernel, plus the output row
         bytes_per_row = itemsize * (3 * self.centers_.shape[0] + self.n_output_features_)
         return chunk_rows(n_rows, bytes_per_row, self.batch_size)
-
-    def iter_chunks(self, X: torch.Tensor, *, reuse: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
-        """Yield ``(start_row, Ψ[start:start+b])`` over row chunks of a torch tensor.
-
-        With ``reuse=True`` every chunk is written into one buffer (each yielded tensor is
-        overwritten by the next one), as :meth:`levrf.RandomFeatures.iter_chunks`.
-        """
-        step = self.chunk_size(X.shape[0], X.shape[1])
-        buffer = None
-        if reuse and X.shape[0] > 0:
-            buffer = torch.empty(min(step, X.shape[0]), self.n_output_features_,
-                                 dtype=self.normalization_.dtype, device=X.device)
-        for start in range(0, X.shape[0], step):
-            rows = X[start : start + step]
-            yield start, self.feature_map(rows, out=None if buffer is None else buffer[: rows.shape[0]])
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = [self.dtype]
-        return tags
-
-
-def slim_nystroem(features: Nystroem) -> Nystroem:
-    """A copy of a fitted map holding only what ψ needs: what is shipped to Dask workers."""
-    slim = copy.copy(features)
-    slim.leverage_ = slim.inclusion_probabilities_ = None
-    slim.sampling_info_ = {}
-    return slim

@@ -14,23 +14,30 @@ from __future__ import annotations
 
 from sklearn.base import ClassifierMixin, RegressorMixin
 
-from .._validation import check_positive_int
-from ..features import resolve_kernel
-from ..nystroem import Nystroem, check_centers
+from .._validation import (
+    Boolean,
+    Checked,
+    Integer,
+    NoneValue,
+    Options,
+    Real,
+    deprecate_positional_args,
+    resolve_dtype,
+)
+from ..features import ESTIMATOR_CONSTRAINTS
+from ..nystroem import CENTERS, Nystroem
 from .classification import RidgeClassifierMixin
 from .cv import RandomFeatureRidgeCV
 from .random_features import _RandomFeatureRidgeCore
 from .regression import RidgeRegressorMixin
 
+#: the Nyström parameters, beside the ones every estimator has
+NYSTROEM_CONSTRAINTS = {**ESTIMATOR_CONSTRAINTS, "n_components": Integer(1), "centers": Options(*CENTERS)}
+
 
 class _NystroemMap:
     """The Nyström feature map of an estimator's parameters, where the random-feature
     estimators build their :class:`levrf.RandomFeatures`."""
-
-    def _check_nystroem_params(self) -> None:
-        check_positive_int(self.n_components, "n_components")
-        check_centers(self.centers)
-        resolve_kernel(self.kernel)
 
     def _random_features(self, alpha: float) -> Nystroem:
         """An unfitted Nystroem with this estimator's parameters, its centers meant for ``alpha``."""
@@ -49,6 +56,15 @@ class _NystroemMap:
 class _NystromRidgeCore(_NystroemMap, _RandomFeatureRidgeCore):
     """Parameters of the Nyström ridge regressor and classifier (fit: the random-feature core's)."""
 
+    _parameter_constraints = {
+        **NYSTROEM_CONSTRAINTS,
+        "alpha": Real(0.0),
+        "gram_dtype": [NoneValue(), Checked(resolve_dtype, "'float64' or 'float32'")],
+        "refine_tol": Real(0.0),
+        "fit_intercept": Boolean(),
+    }
+
+    @deprecate_positional_args
     def __init__(
         self,
         kernel=None,
@@ -62,6 +78,7 @@ class _NystromRidgeCore(_NystroemMap, _RandomFeatureRidgeCore):
         refine_tol: float = 1e-5,
         device: str = "cpu",
         random_state=None,
+        fit_intercept: bool = True,
     ) -> None:
         self.kernel = kernel
         self.n_components = n_components
@@ -73,10 +90,7 @@ class _NystromRidgeCore(_NystroemMap, _RandomFeatureRidgeCore):
         self.refine_tol = refine_tol
         self.device = device
         self.random_state = random_state
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._check_nystroem_params()
+        self.fit_intercept = fit_intercept
 
 
 class NystromRidge(RidgeRegressorMixin, RegressorMixin, _NystromRidgeCore):
@@ -85,7 +99,7 @@ class NystromRidge(RidgeRegressorMixin, RegressorMixin, _NystromRidgeCore):
     Fits ``β = (ΨᵀΨ + αI)⁻¹ ΨᵀY`` with Ψ the Nyström features of :class:`levrf.Nystroem`
     (``ψ(x) = K(x, C) K_CC^{-1/2}``), streaming ``ΨᵀΨ`` over row chunks exactly as
     :class:`levrf.RandomFeatureRidge` does. With every row a center it is exact kernel ridge
-    regression. No intercept.
+    regression (with ``fit_intercept=False``).
 
     Parameters
     ----------
@@ -173,8 +187,8 @@ class NystromRidgeCV(_NystroemMap, RandomFeatureRidgeCV):
 
     Parameters
     ----------
-    alphas : sequence of float, default=(0.1, 1.0, 10.0)
     kernel : levrf kernel, default=None
+    alphas : sequence of float, default=(0.1, 1.0, 10.0)
     n_components : int, default=100
     centers : {"uniform", "leverage"}, default="uniform"
     cv : None, int or CV splitter, default=None
@@ -200,11 +214,18 @@ class NystromRidgeCV(_NystroemMap, RandomFeatureRidgeCV):
         Only when ``X`` had string column names.
     """
 
+    _parameter_constraints = {
+        **NYSTROEM_CONSTRAINTS,
+        **{k: v for k, v in RandomFeatureRidgeCV._parameter_constraints.items()
+           if k in ("alphas", "cv", "gcv", "store_cv_results", "fit_intercept")},
+    }
+
+    @deprecate_positional_args
     def __init__(
         self,
-        alphas=(0.1, 1.0, 10.0),
         kernel=None,
         *,
+        alphas=(0.1, 1.0, 10.0),
         n_components: int = 100,
         centers: str = "uniform",
         cv=None,
@@ -214,9 +235,10 @@ class NystromRidgeCV(_NystroemMap, RandomFeatureRidgeCV):
         dtype: str = "float64",
         device: str = "cpu",
         random_state=None,
+        fit_intercept: bool = True,
     ) -> None:
-        self.alphas = alphas
         self.kernel = kernel
+        self.alphas = alphas
         self.n_components = n_components
         self.centers = centers
         self.cv = cv
@@ -226,7 +248,4 @@ class NystromRidgeCV(_NystroemMap, RandomFeatureRidgeCV):
         self.dtype = dtype
         self.device = device
         self.random_state = random_state
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._check_nystroem_params()
+        self.fit_intercept = fit_intercept
