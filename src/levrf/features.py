@@ -26,12 +26,10 @@ from ._validation import (
     resolve_device,
     resolve_dtype,
 )
+from .config import get_budget
 from .kernels import GaussianKernel, Kernel
 from .leverage.samplers import Sampler, make_sampler
 from .rows import Rows, TensorRows, as_rows, is_dask_collection
-
-#: default budget for one chunk's intermediates (features tensor and projections), in bytes
-DEFAULT_CHUNK_BYTES = 128 * 2**20
 
 
 def resolve_kernel(kernel) -> Kernel:
@@ -44,10 +42,11 @@ def resolve_kernel(kernel) -> Kernel:
 
 
 def chunk_rows(n_rows: int, bytes_per_row: int, batch_size: int | None) -> int:
-    """Rows per chunk: ``batch_size`` if given, else as many as fit in the default budget."""
+    """Rows per chunk: ``batch_size`` if given, else as many as fit the ``chunk_bytes`` budget
+    of :mod:`levrf.config` (128 MiB by default)."""
     if batch_size is not None:
         return max(1, min(int(batch_size), max(n_rows, 1)))
-    return max(1, min(max(n_rows, 1), DEFAULT_CHUNK_BYTES // max(bytes_per_row, 1)))
+    return max(1, min(max(n_rows, 1), get_budget("chunk_bytes") // max(bytes_per_row, 1)))
 
 
 def record_columns(est, rows: Rows) -> None:

@@ -18,6 +18,7 @@ import torch
 from scipy.special import gammaincinv
 
 from .base import Kernel, scaled_l1_distances, scaled_sq_distances, standard_normal
+from .proposals import ConstantNormProposal
 
 #: bandwidths σ for which σ² and 1/σ² are both normal float64 numbers: [2⁻⁵¹¹, 2⁵¹¹] ≈
 #: [1.49e-154, 6.70e153]. Outside it 1/σ² overflows to inf (σ = 1e-300: 0·inf = NaN where x = z)
@@ -117,6 +118,10 @@ class ShiftInvariantKernel(Kernel):
     def diag(self, X) -> torch.Tensor:
         X = self._matrix(X, "X")
         return torch.ones(X.shape[0], dtype=X.dtype, device=X.device)
+
+    def feature_norm_proposal(self, X: torch.Tensor) -> ConstantNormProposal:
+        """``‖φ(x, w)‖² = cos² + sin² = 1``: ``‖Φ(w)‖_F² = n`` for every w, so ``q₀ = p``."""
+        return ConstantNormProposal(self, X)
 
 
 class GaussianKernel(ShiftInvariantKernel):

@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._validation import as_matrix, check_positive, check_positive_int
+from ..config import get_budget
 from ..kernels import Kernel
 from .inputs import values_checked
 from .ntk import as_targets, dynamic_kernel, net_inputs, ridge_coefficients
@@ -114,9 +115,6 @@ class _TwoLayerEngine:
     the arithmetic on it. With ``linearized`` the pattern is frozen at its initial value.
     """
 
-    #: bytes of one (n, block) float buffer
-    BLOCK_BYTES = 4 * 2**20
-
     def __init__(self, net: TwoLayerReLU, X: torch.Tensor, X_test, linearized: bool) -> None:
         self.net, self.X, self.W = net, X, net.weight
         self.params = [net.weight]
@@ -130,7 +128,8 @@ class _TwoLayerEngine:
 
     def _buffer(self, n: int) -> torch.Tensor:
         itemsize = torch.empty((), dtype=self.X.dtype).element_size()
-        block = max(256, self.BLOCK_BYTES // (itemsize * max(n, 1)))
+        # bytes of one (n, block) float buffer: the train_block_bytes budget of levrf.config
+        block = max(256, get_budget("train_block_bytes") // (itemsize * max(n, 1)))
         return torch.empty((n, min(block, self.net.width)), dtype=self.X.dtype, device=self.X.device)
 
     def _blocks(self, size: int):
