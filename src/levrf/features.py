@@ -23,6 +23,7 @@ from ._validation import (
     check_positive,
     check_positive_int,
     check_random_state,
+    numpy_to_torch,
     resolve_device,
     resolve_dtype,
 )
@@ -179,10 +180,7 @@ class RandomFeatures(TransformerMixin, BaseEstimator):
                 raise
             cls = TypeError if isinstance(exc, TypeError) else ValueError
             raise cls(f"X is not a valid input: {exc}") from exc
-        A = np.ascontiguousarray(A)
-        if not A.flags.writeable:  # read-only memmaps: torch cannot wrap them safely
-            A = A.copy()
-        return torch.from_numpy(A).to(device=resolve_device(self.device), dtype=resolve_dtype(self.dtype))
+        return numpy_to_torch(A, resolve_dtype(self.dtype), resolve_device(self.device), name="X")
 
     def _check_params(self) -> None:
         check_positive_int(self.n_features, "n_features")

@@ -17,6 +17,7 @@ import numbers
 import torch
 from scipy.special import gammaincinv
 
+from .._validation import numpy_to_torch
 from .base import Kernel, scaled_l1_distances, scaled_sq_distances, standard_normal
 from .proposals import ConstantNormProposal
 
@@ -211,5 +212,5 @@ class MaternKernel(ShiftInvariantKernel):
     def _from_uniform(self, U: torch.Tensor, d: int) -> torch.Tensor:
         dof = 2.0 * self.nu
         g = torch.special.ndtri(U[:, :d])
-        chi2 = torch.from_numpy(2.0 * gammaincinv(dof / 2.0, U[:, d].numpy()))[:, None]  # χ²_dof quantile
+        chi2 = numpy_to_torch(2.0 * gammaincinv(dof / 2.0, U[:, d].numpy()))[:, None]  # χ²_dof quantile
         return g / (self.bandwidth * torch.sqrt(chi2 / dof))

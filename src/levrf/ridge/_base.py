@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import validate_data
 
-from .._validation import check_positive, check_positive_int, resolve_device, resolve_dtype
+from .._validation import check_positive, check_positive_int, numpy_to_torch, resolve_device, resolve_dtype
 from ..features import check_columns, record_columns, resolve_kernel
 from ..kernels import Kernel
 from ..rows import Rows, TensorRows, as_rows, is_dask_collection
@@ -28,10 +28,7 @@ def kernel_on(kernel, dtype: str, device: str) -> Kernel:
 
 def to_tensor(A: np.ndarray, dtype: torch.dtype, device: torch.device, *, copy: bool = False) -> torch.Tensor:
     """A validated NumPy array as a C-contiguous torch tensor (sharing memory when it can)."""
-    A = np.ascontiguousarray(A)
-    if copy or not A.flags.writeable:  # torch cannot wrap read-only memory (e.g. memmaps)
-        A = A.copy()
-    return torch.from_numpy(A).to(device=device, dtype=dtype)
+    return numpy_to_torch(A, dtype, device, copy=copy)
 
 
 def targets_2d(y: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import torch
 from scipy.linalg import blas
 from threadpoolctl import ThreadpoolController
 
+from .._validation import numpy_dtype
 from ..linalg import JITTER_TRIES, JitterWarning, cholesky_factor, shifted_cholesky
 
 __all__ = [
@@ -63,9 +64,6 @@ def cholesky_solve(A: torch.Tensor, B: torch.Tensor, *, what: str = "the system 
     L, jitter = cholesky_factor(A, what=what)
     X = torch.cholesky_solve(B[:, None] if B.ndim == 1 else B, L)
     return (X[:, 0] if B.ndim == 1 else X), jitter
-
-
-_NUMPY = {torch.float64: np.float64, torch.float32: np.float32}
 
 
 @functools.lru_cache(maxsize=1)
@@ -127,7 +125,7 @@ class NormalEquations:
         if self._syrk is not None:
             # Fortran order so that syrk updates it in place (its upper triangle only);
             # _Gt is a torch view of the same memory for the addmm updates
-            self._G = np.zeros((self.n_columns, self.n_columns), dtype=_NUMPY[self.gram_dtype], order="F")
+            self._G = np.zeros((self.n_columns, self.n_columns), dtype=numpy_dtype(self.gram_dtype), order="F")
             self._Gt = torch.from_numpy(self._G)
         else:
             self._Gt = torch.zeros(self.n_columns, self.n_columns, dtype=self.gram_dtype, device=self.device)
