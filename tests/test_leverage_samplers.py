@@ -9,7 +9,7 @@ import torch
 import levrf
 from levrf.leverage import SAMPLERS, auto_sampling_parameters, make_sampler
 from levrf.leverage.auto import budget_matched_alpha
-from levrf.leverage.rejection import FeatureNormProposal
+from levrf.leverage.rejection import feature_norm_proposal
 from levrf.leverage.sir import LeverageSampler
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -165,7 +165,7 @@ def bounded_stats(W):
 )
 def test_feature_norm_proposal(kernel, Xu):
     """q₀ = p‖Φ‖²/E_p‖Φ‖²: E_{q₀}[f] = E_p[f‖Φ‖²]/E_p‖Φ‖² for bounded f; norms and E_p‖Φ‖² = tr K exact."""
-    prop = FeatureNormProposal(kernel, Xu)
+    prop = feature_norm_proposal(kernel, Xu)
     N = 30000
     W = prop.draw(N, torch.Generator().manual_seed(3))
     norms = prop.feature_norms(W)

@@ -6,6 +6,7 @@ Dask support is a separate, optional import: ``import levrf.distributed``.
 """
 
 from . import datasets, nn
+from .config import config_context, get_config, set_config
 from .features import RandomFeatures
 from .kernels import (
     ArcCosineKernel,
@@ -55,8 +56,11 @@ __all__ = [
     "RandomFeatureRidgeClassifier",
     "RandomFeatures",
     "ReLUNTK",
+    "config_context",
     "datasets",
+    "get_config",
     "nn",
+    "set_config",
     "feature_bound",
     "ridge_leverage",
     "spectral_error",

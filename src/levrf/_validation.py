@@ -122,8 +122,7 @@ def as_matrix(
                 raise TypeError(f"{name} must hold numbers; found non-numeric entries") from exc
         if A.dtype.kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
-        A = np.ascontiguousarray(A, dtype=np.float64)
-        T = torch.from_numpy(A if A.flags.writeable else A.copy())
+        T = numpy_to_torch(A.astype(np.float64, copy=False), name=name)
     if T.ndim != 2:
         hint = " (reshape a single feature with X.reshape(-1, 1))" if T.ndim == 1 else ""
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(T.shape)}{hint}")
@@ -246,7 +245,7 @@ def as_vector(values, size: int, name: str, *, dtype: torch.dtype, device: torch
         A = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
         if A.dtype.kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
-        T = torch.from_numpy(np.array(A, dtype=np.float64))
+        T = numpy_to_torch(A, torch.float64, copy=True, name=name)
     T = T.reshape(-1).to(device=device, dtype=dtype)
     if T.numel() != size:
         raise ValueError(f"{name} must have {size} entries, got {T.numel()}")
@@ -479,3 +478,57 @@ def check_random_state_value(random_state, name: str = "random_state") -> None:
     """What :func:`check_random_state` accepts, checked without drawing from a generator."""
     if not isinstance(random_state, np.random.Generator | np.random.RandomState):
         check_random_state(random_state, name)
+
+
+# ------------------------------------------------------------------ dtype names and NumPy → torch
+# (issue 15: the one dtype-name table is ``_DTYPES`` above; the one NumPy → torch conversion is
+# :func:`numpy_to_torch`)
+
+
+def dtype_name(dtype: str | torch.dtype, name: str = "dtype") -> str:
+    """The name (``"float64"``/``"float32"``) of a dtype :func:`resolve_dtype` accepts: its inverse."""
+    torch_dtype = resolve_dtype(dtype, name)
+    return next(key for key, value in _DTYPES.items() if value == torch_dtype)
+
+
+def numpy_dtype(dtype: str | torch.dtype, name: str = "dtype") -> np.dtype:
+    """The NumPy dtype of the same name as a dtype :func:`resolve_dtype` accepts."""
+    return np.dtype(dtype_name(dtype, name))
+
+
+def numpy_to_torch(
+    A,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    *,
+    copy: bool = False,
+    name: str = "array",
+) -> torch.Tensor:
+    """A NumPy array (or anything ``np.asarray`` takes) as a C-contiguous torch tensor.
+
+    Shares the array's memory when it can (C-contiguous, writeable, same dtype, CPU) unless
+    ``copy``; read-only arrays (memmaps, broadcast views) are copied, since torch cannot wrap them
+    safely. ``dtype`` (``None``: the array's own) must be one :func:`resolve_dtype` accepts;
+    ``device`` (``None``: the CPU) one :func:`resolve_device` accepts.
+    """
+    try:
+        A = np.asarray(A)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
+    if A.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
+    if not A.flags.c_contiguous:
+        A = np.ascontiguousarray(A)
+    elif copy or not A.flags.writeable:
+        A = A.copy()
+    T = torch.from_numpy(A)
+    target_dtype = T.dtype if dtype is None else resolve_dtype(dtype)
+    out = T.to(device=resolve_device(device), dtype=target_dtype)
+    if target_dtype.is_floating_point and T.is_floating_point() and torch.finfo(target_dtype).max < torch.finfo(T.dtype).max:
+        # values finite in A can overflow a narrower dtype (1e39 in float32): refuse them by name
+        if not bool(torch.isfinite(out).all()) and bool(torch.isfinite(T).all()):
+            raise ValueError(
+                f"{name} is not finite in {dtype_name(target_dtype)}: its values beyond "
+                f"±{torch.finfo(target_dtype).max:.3g} overflow; rescale {name} or use dtype='float64'"
+            )
+    return out

@@ -29,16 +29,15 @@ from ._validation import (
     check_random_state,
     check_random_state_value,
     deprecate_positional_args,
+    numpy_to_torch,
     resolve_device,
     resolve_dtype,
 )
+from .config import get_budget
 from .kernels import GaussianKernel, Kernel
 from .leverage.methods import SCORER_METHODS
 from .leverage.samplers import SAMPLERS, Sampler, make_sampler
 from .rows import Rows, TensorRows, as_rows, is_dask_collection
-
-#: default budget for one chunk's intermediates (features tensor and projections), in bytes
-DEFAULT_CHUNK_BYTES = 128 * 2**20
 
 
 def resolve_kernel(kernel) -> Kernel:
@@ -139,10 +138,11 @@ def splice_parameter_docs(cls):
 
 
 def chunk_rows(n_rows: int, bytes_per_row: int, batch_size: int | None) -> int:
-    """Rows per chunk: ``batch_size`` if given, else as many as fit in the default budget."""
+    """Rows per chunk: ``batch_size`` if given, else as many as fit the ``chunk_bytes`` budget
+    of :mod:`levrf.config` (128 MiB by default)."""
     if batch_size is not None:
         return max(1, min(int(batch_size), max(n_rows, 1)))
-    return max(1, min(max(n_rows, 1), DEFAULT_CHUNK_BYTES // max(bytes_per_row, 1)))
+    return max(1, min(max(n_rows, 1), get_budget("chunk_bytes") // max(bytes_per_row, 1)))
 
 
 def record_columns(est, rows: Rows) -> None:
@@ -208,10 +208,7 @@ class FeatureMap(TransformerMixin, ValidatedParameters, BaseEstimator):
                 raise
             cls = TypeError if isinstance(exc, TypeError) else ValueError
             raise cls(f"X is not a valid input: {exc}") from exc
-        A = np.ascontiguousarray(A)
-        if not A.flags.writeable:  # read-only memmaps: torch cannot wrap them safely
-            A = A.copy()
-        return torch.from_numpy(A).to(device=resolve_device(self.device), dtype=resolve_dtype(self.dtype))
+        return numpy_to_torch(A, resolve_dtype(self.dtype), resolve_device(self.device), name="X")
 
     def input_rows(self, X, *, reset: bool) -> Rows:
         """``X`` validated as :class:`levrf.rows.Rows` in this map's dtype and device.

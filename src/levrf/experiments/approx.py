@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import datasets
 from .._validation import check_positive
 from ..features import RandomFeatures
 from ..kernels import Kernel, kernel_from_spec, kernel_to_spec
 from ..leverage import SAMPLERS, feature_bound, spectral_error, statistical_dimension
+from ..progress import progress
 from .base import ExperimentResult, finish_figure, new_figure, quartiles
 
 #: sampler label → RandomFeatures keyword arguments (at the regression α: the paper's sampler)
@@ -133,7 +133,7 @@ def run_approx(
         statistical_dimension=statistical_dimension(K, alpha),
     )
     grid = [(s, i, m, seed) for s in samplers for i, m in enumerate(features) for seed in range(seeds)]
-    for name, i, m, seed in tqdm(grid, desc="approx: ε vs m", disable=quiet, leave=False):
+    for name, i, m, seed in progress(grid, "approx: ε vs m", min_items=1, show=not quiet):
         options = dict(SAMPLER_SETTINGS.get(name, {"sampling": name}))
         rf = RandomFeatures(kernel, n_features=int(m), alpha=alpha, sampling_alpha=alpha,
                             random_state=seed, **options)

@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import datasets
 from ..kernels import DeepReLUNTK
+from ..progress import progress
 from .base import ExperimentResult, finish_figure, new_figure, quartiles
 from .equivalence import loglog_slope
 
@@ -90,7 +90,7 @@ def run_deep(
     widths = [int(m) for m in features]
     gaps = [[math.nan] * seeds for _ in widths]
     grid = [(i, m, s) for i, m in enumerate(widths) for s in range(seeds)]
-    for i, m, s in tqdm(grid, desc="deep: gap vs width", disable=quiet, leave=False):
+    for i, m, s in progress(grid, "deep: gap vs width", min_items=1, show=not quiet):
         net = DeepReLUNet(X.shape[1], m, depth=depth, random_state=s)
         history = train_regularized(net, X, y, alpha, steps=steps, lr=lr, record_every=steps,
                                     track_kernel=False, quiet=True)

@@ -22,12 +22,12 @@ import math
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import datasets
 from ..kernels import ReLUNTK
 from ..leverage import spectral_error, statistical_dimension
 from ..nn import TwoLayerReLU, dynamic_kernel, stopping_time, train_regularized
+from ..progress import progress
 from .base import ExperimentResult, finish_figure
 
 #: the metrics recorded for every (regime, init, width, seed)
@@ -105,7 +105,7 @@ def width_sweep(
     H_cts = ReLUNTK()(X)
     out = {k: {init: [[math.nan] * seeds for _ in widths] for init in inits} for k in METRICS}
     grid = [(init, i, int(m), s) for init in inits for i, m in enumerate(widths) for s in range(seeds)]
-    for init, i, m, seed in tqdm(grid, desc=f"equivalence ({penalty} penalty)", disable=quiet, leave=False):
+    for init, i, m, seed in progress(grid, f"equivalence ({penalty} penalty)", min_items=1, show=not quiet):
         net = TwoLayerReLU(X.shape[1], m, init=init, kappa=kappa, symmetric=symmetric, alpha=alpha, X=X,
                            sampling_alpha=sampling_alpha, random_state=seed)
         H0 = dynamic_kernel(net, X)

@@ -12,10 +12,10 @@ import math
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import datasets
 from ..kernels import GaussianKernel, kernel_from_spec, kernel_to_spec
+from ..progress import progress
 from .base import ExperimentResult, finish_figure
 
 LEVRF_METHODS = {
@@ -169,7 +169,7 @@ def run_krr(
         exact_rmse=exact_rmse, exact_seconds=exact_seconds,
     )
     grid = [(k, i, m, s) for k in methods for i, m in enumerate(features) for s in range(seeds)]
-    for method, i, m, seed in tqdm(grid, desc="krr: error vs m", disable=quiet, leave=False):
+    for method, i, m, seed in progress(grid, "krr: error vs m", min_items=1, show=not quiet):
         if method in LEVRF_METHODS:
             pred, secs, choice = _fit_levrf(kernel, int(m), alpha, seed, LEVRF_METHODS[method], X, y, Xt)
             if seed == 0:

@@ -19,6 +19,7 @@ from .._validation import (
     resolve_device,
     resolve_dtype,
 )
+from ..config import get_budget
 
 
 class Kernel(ABC):
@@ -34,6 +35,16 @@ class Kernel(ABC):
 
     #: whether ``sample``/``features`` exist (False for closed-form-only kernels)
     has_features: bool = True
+
+    # Optional capabilities: what the leverage machinery can exploit about a kernel. The
+    # defaults say "not available"; a kernel (a user's subclass too) opts in by overriding them.
+
+    #: φ(x, w) = g(x, w)·x with a scalar gate g, given by :meth:`feature_gates` (the ReLU NTK):
+    #: exact leverage then costs one GEMM with the gates per chunk instead of d solves per weight
+    gated_features: bool = False
+    #: p = N(0, I_d) whatever the kernel's parameters (the ReLU kernels): the ``"surrogate"``
+    #: sampler's ``q(w) ∝ ‖w‖² p(w)`` then has the exact importance weight ``d/‖w‖²``
+    p_is_standard_normal: bool = False
 
     def __init__(self, *, dtype: str = "float64", device: str = "cpu") -> None:
         self.dtype = dtype
@@ -210,6 +221,27 @@ class Kernel(ABC):
     def _features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ capabilities
+    def weight_dim(self, d: int) -> int | None:
+        """``d1``, the length of a weight for inputs of dimension ``d`` (``None``: any length)."""
+        return d
+
+    def feature_gates(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """The gates ``S`` (n, m) with ``φ(x_i, w_r) = S_ir · x_i``, unchecked; only for kernels
+        with ``gated_features = True``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no gated linear features (gated_features is False)"
+        )
+
+    def feature_norm_proposal(self, X: torch.Tensor):
+        """A :class:`levrf.kernels.proposals.FeatureNormProposal` for the float64 rows ``X``, or
+        ``None`` when this kernel has none (then exact rejection sampling is not available).
+
+        Kernels whose ``‖Φ(w)‖_F²`` has a known bound and whose ``p(w)‖Φ(w)‖_F²`` can be sampled
+        exactly override this (see :mod:`levrf.kernels.proposals`).
+        """
+        return None
+
     def _scaled_features(
         self, X: torch.Tensor, W: torch.Tensor, scale: torch.Tensor, out: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -234,9 +266,6 @@ def angle_cosines(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch
 #: |cos θ| above which θ is recomputed from the normalised rows: arccos is ill-conditioned at ±1
 #: (a rounding of 1e-16 in cos θ = 1 moves θ by 1.5e-8); below it arccos is accurate to ~1e-14.
 _NEAR_PARALLEL = 1.0 - 1e-4
-#: elements per gathered (pairs × d) block, and per row block of a pair mask, in the pairwise
-#: recomputations (32 MB in float64)
-_PAIR_BLOCK = 2**22
 #: ‖x − z‖² below this fraction of ‖x‖² + ‖z‖² (centred rows) is recomputed directly: the expansion
 #: ‖x‖² + ‖z‖² − 2xᵀz errs by at most ~(d + 2)·eps·(‖x‖² + ‖z‖²), so every pair it keeps is
 #: accurate to (d + 2)·eps·2¹⁰ relative (2e-13·(d + 2) in float64; typically √d times less).
@@ -248,10 +277,12 @@ def recompute_pairs(out: torch.Tensor, mask: torch.Tensor, X: torch.Tensor, Z: t
 
     ``pair_value`` maps two gathered (pairs, d) blocks to (pairs,) values. The mask is scanned in
     row blocks and the pairs gathered in blocks, so the index tensors and the gathered rows each
-    stay below ``_PAIR_BLOCK`` elements whatever the number of pairs: no (n, n', d) tensor.
+    stay below the ``pair_block_elements`` budget of :mod:`levrf.config` (2²² elements, 32 MB in
+    float64) whatever the number of pairs: no (n, n', d) tensor.
     """
-    pair_step = max(1, _PAIR_BLOCK // max(X.shape[1], 1))
-    row_step = max(1, _PAIR_BLOCK // max(mask.shape[1], 1))
+    block = get_budget("pair_block_elements")
+    pair_step = max(1, block // max(X.shape[1], 1))
+    row_step = max(1, block // max(mask.shape[1], 1))
     for r0 in range(0, mask.shape[0], row_step):
         rows, cols = mask[r0 : r0 + row_step].nonzero(as_tuple=True)
         rows = rows + r0

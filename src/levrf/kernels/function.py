@@ -23,6 +23,13 @@ class FunctionKernel(Kernel):
     feature_dim : int or callable ``d -> int``, optional
         ``d2``; found by evaluating ``features`` on one point when omitted.
 
+    Notes
+    -----
+    A subclass can opt in to the leverage machinery's capabilities of :class:`levrf.Kernel`:
+    ``gated_features`` with ``feature_gates``, ``p_is_standard_normal`` (the ``"surrogate"``
+    sampler) and ``feature_norm_proposal`` (the ``"rejection"`` sampler). Without them those
+    samplers refuse this kernel with a ``ValueError`` that says so.
+
     Examples
     --------
     The linear kernel ``xᵀz`` as an expectation (``w`` is unused, φ(x, w) = x / 1)::
@@ -79,6 +86,10 @@ class FunctionKernel(Kernel):
             return int(self.feature_dim_)
         x = torch.zeros(1, d, dtype=self.torch_dtype, device=self.torch_device)
         return int(self._features(x, self.sample(1, d, 0)).shape[-1])
+
+    def weight_dim(self, d: int) -> None:
+        """User weights may live in a space of any dimension ``d1``."""
+        return None
 
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         W = torch.as_tensor(self.sample_fn(m, d, gen))

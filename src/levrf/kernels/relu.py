@@ -11,10 +11,13 @@ import torch
 
 from .._validation import check_positive_int
 from .base import Kernel, angles, standard_normal
+from .proposals import Chi3Proposal, HalfspaceProposal
 
 
 class _GaussianWeightKernel(Kernel):
     """Kernels whose weights are standard normal vectors."""
+
+    p_is_standard_normal = True
 
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         return standard_normal((m, d), gen)
@@ -65,12 +68,24 @@ class ArcCosineKernel(_GaussianWeightKernel):
             return (proj >= 0).to(X.dtype).unsqueeze(-1)
         return proj.clamp_min(0.0).unsqueeze(-1)
 
+    def feature_norm_proposal(self, X: torch.Tensor):
+        """order 0: ``‖φ(x_i, w)‖² = 1[x_iᵀw ≥ 0]``; order 1: ``relu(x_iᵀw)²`` (see
+        :mod:`levrf.kernels.proposals`)."""
+        if self.order == 1:
+            return Chi3Proposal(self, X)
+        sq = (X * X).sum(1)
+        # a zero row has φ = 1[0 ≥ 0] = 1 for every w (mass 1, not 1/2)
+        mass = torch.where(sq > 0, torch.full_like(sq, 0.5), torch.ones_like(sq))
+        return HalfspaceProposal(self, X, torch.ones_like(sq), mass)
+
 
 class ReLUNTK(_GaussianWeightKernel):
     """NTK of a two-layer ReLU network whose first layer is trained: the paper's ``H^cts``.
 
     ``φ(x, w) = x · 1[wᵀx ≥ 0]`` (d2 = d) and ``K(x, z) = xᵀz (π − θ) / 2π``.
     """
+
+    gated_features = True
 
     def feature_dim(self, d: int) -> int:
         return d
@@ -87,8 +102,16 @@ class ReLUNTK(_GaussianWeightKernel):
         """The indicator matrix ``S = 1[X Wᵀ ≥ 0]`` (n, m): φ(x_i, w_r) = S_ir x_i."""
         return (X @ W.T >= 0).to(X.dtype)
 
+    def feature_gates(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        return self.activations(X, W)
+
     def _features(self, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         return self.activations(X, W).unsqueeze(-1) * X.unsqueeze(1)
+
+    def feature_norm_proposal(self, X: torch.Tensor):
+        """``‖φ(x_i, w)‖² = ‖x_i‖² 1[x_iᵀw ≥ 0]`` (see :mod:`levrf.kernels.proposals`)."""
+        sq = (X * X).sum(1)
+        return HalfspaceProposal(self, X, sq.sqrt() ** 2, sq / 2.0)  # a zero row adds nothing
 
 
 class DeepReLUNTK(Kernel):

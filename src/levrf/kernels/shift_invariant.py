@@ -17,7 +17,9 @@ import numbers
 import torch
 from scipy.special import gammaincinv
 
+from .._validation import numpy_to_torch
 from .base import Kernel, scaled_l1_distances, scaled_sq_distances, standard_normal
+from .proposals import ConstantNormProposal
 
 #: bandwidths σ for which σ² and 1/σ² are both normal float64 numbers: [2⁻⁵¹¹, 2⁵¹¹] ≈
 #: [1.49e-154, 6.70e153]. Outside it 1/σ² overflows to inf (σ = 1e-300: 0·inf = NaN where x = z)
@@ -118,6 +120,10 @@ class ShiftInvariantKernel(Kernel):
         X = self._matrix(X, "X")
         return torch.ones(X.shape[0], dtype=X.dtype, device=X.device)
 
+    def feature_norm_proposal(self, X: torch.Tensor) -> ConstantNormProposal:
+        """``‖φ(x, w)‖² = cos² + sin² = 1``: ``‖Φ(w)‖_F² = n`` for every w, so ``q₀ = p``."""
+        return ConstantNormProposal(self, X)
+
 
 class GaussianKernel(ShiftInvariantKernel):
     """``K(x, z) = exp(-‖x − z‖² / 2σ²)``; ``p = N(0, σ⁻² I)``.
@@ -206,5 +212,5 @@ class MaternKernel(ShiftInvariantKernel):
     def _from_uniform(self, U: torch.Tensor, d: int) -> torch.Tensor:
         dof = 2.0 * self.nu
         g = torch.special.ndtri(U[:, :d])
-        chi2 = torch.from_numpy(2.0 * gammaincinv(dof / 2.0, U[:, d].numpy()))[:, None]  # χ²_dof quantile
+        chi2 = numpy_to_torch(2.0 * gammaincinv(dof / 2.0, U[:, d].numpy()))[:, None]  # χ²_dof quantile
         return g / (self.bandwidth * torch.sqrt(chi2 / dof))

@@ -29,19 +29,18 @@ import math
 import torch
 
 from .._validation import check_positive, check_positive_int
+from ..config import get_budget
 from ..kernels import Kernel
+from ..linalg import cholesky_factor, shifted_cholesky
 from .scores import (
     ExactLeverage,
     LeverageScorer,
     as_float64,
     check_kernel,
     check_weights,
-    cholesky_shifted,
     weight_chunk,
 )
 
-#: rows per chunk when streaming over the data
-ROW_CHUNK = 4096
 #: largest pool Gram (D × D, D = M·d2) that ``pool_gram`` accepts
 MAX_POOL_GRAM_DIM = 16_384
 
@@ -122,8 +121,17 @@ class SubsampleLeverage(LeverageScorer):
         return other
 
 
+def _row_chunk() -> int:
+    """Rows per chunk when streaming over the data: the ``leverage_row_chunk`` of :mod:`levrf.config`."""
+    return get_budget("leverage_row_chunk")
+
+
 class NystromLeverage(LeverageScorer):
-    """τ_λ under the Nyström approximation ``K ≈ K_nr K_rr⁻¹ K_rn`` (Woodbury; O(n·r) memory)."""
+    """τ_λ under the Nyström approximation ``K ≈ K_nr K_rr⁻¹ K_rn`` (Woodbury; O(n·r) memory).
+
+    ``RRᵀ = λK_rr + K_rn K_nr`` is factored by :func:`levrf.linalg.cholesky_factor`; duplicated
+    landmarks make it singular, so its jitter (kept in ``jitter``) is expected and not warned about.
+    """
 
     def __init__(
         self,
@@ -147,27 +155,31 @@ class NystromLeverage(LeverageScorer):
         Xr = self.X[rows]
         Krr = kernel.compute(Xr, Xr).to(torch.float64)
         self.Krr = 0.5 * (Krr + Krr.T)
+        row_chunk = _row_chunk()
         self.Knr = torch.cat(
-            [kernel.compute(self.X[a : a + ROW_CHUNK], Xr).to(torch.float64) for a in range(0, n, ROW_CHUNK)]
+            [kernel.compute(self.X[a : a + row_chunk], Xr).to(torch.float64) for a in range(0, n, row_chunk)]
         )
-        Mmat = self.alpha * self.Krr + self.Knr.T @ self.Knr
-        jitter = 1e-12 * float(Mmat.diagonal().mean())
-        self.R = cholesky_shifted(0.5 * (Mmat + Mmat.T), jitter)
+        self.R, self.jitter = self._woodbury_factor(self.alpha)
+
+    def _woodbury_factor(self, alpha: float) -> tuple[torch.Tensor, float]:
+        Mmat = alpha * self.Krr + self.Knr.T @ self.Knr
+        return cholesky_factor(0.5 * (Mmat + Mmat.T), what="alpha*K_rr + K_rn K_nr (Nystrom)", warn=False)
 
     def __call__(self, W) -> torch.Tensor:
         W = check_weights(self.kernel, self.X, W)
         n = self.X.shape[0]
         d2 = self.kernel.feature_dim(self.X.shape[1])
-        step = weight_chunk(min(n, ROW_CHUNK), 2 * d2, self.batch_size)
+        row_chunk = _row_chunk()
+        step = weight_chunk(min(n, row_chunk), 2 * d2, self.batch_size)
         out = []
         for a in range(0, W.shape[0], step):
             Wc = W[a : a + step]
             c = Wc.shape[0]
             P = torch.zeros(self.rank, c * d2, dtype=torch.float64, device=W.device)
             norms = torch.zeros(c, dtype=torch.float64, device=W.device)
-            for b in range(0, n, ROW_CHUNK):
-                F = self.kernel.compute_features(self.X[b : b + ROW_CHUNK], Wc).to(torch.float64).reshape(-1, c * d2)
-                P += self.Knr[b : b + ROW_CHUNK].T @ F
+            for b in range(0, n, row_chunk):
+                F = self.kernel.compute_features(self.X[b : b + row_chunk], Wc).to(torch.float64).reshape(-1, c * d2)
+                P += self.Knr[b : b + row_chunk].T @ F
                 norms += F.pow(2).sum(0).reshape(c, d2).sum(1)
             A = torch.linalg.solve_triangular(self.R, P, upper=False)
             out.append((norms - A.pow(2).sum(0).reshape(c, d2).sum(1)) / self.alpha)
@@ -180,8 +192,7 @@ class NystromLeverage(LeverageScorer):
         other = object.__new__(NystromLeverage)
         other.__dict__.update(self.__dict__)
         other.alpha = check_positive(alpha, "alpha")
-        Mmat = other.alpha * self.Krr + self.Knr.T @ self.Knr
-        other.R = cholesky_shifted(0.5 * (Mmat + Mmat.T), 1e-12 * float(Mmat.diagonal().mean()))
+        other.R, other.jitter = other._woodbury_factor(other.alpha)
         return other
 
     def eigenvalues(self) -> torch.Tensor:
@@ -211,11 +222,12 @@ def pool_gram_leverage(kernel: Kernel, X, W, alpha: float) -> torch.Tensor:
             f"{MAX_POOL_GRAM_DIM}: use fewer weights or method='subsample'"
         )
     G = torch.zeros(D, D, dtype=torch.float64, device=X.device)
-    for b in range(0, X.shape[0], ROW_CHUNK):
-        Z = kernel.compute_features(X[b : b + ROW_CHUNK], W).to(torch.float64).reshape(-1, D) / math.sqrt(M)
+    row_chunk = _row_chunk()
+    for b in range(0, X.shape[0], row_chunk):
+        Z = kernel.compute_features(X[b : b + row_chunk], W).to(torch.float64).reshape(-1, D) / math.sqrt(M)
         G += Z.T @ Z
     G = 0.5 * (G + G.T)
-    L = cholesky_shifted(G, alpha)
+    L, _ = shifted_cholesky(G, alpha, what="Z^T Z + alpha*I (pool_gram)")
     del G
     # diagonal blocks E_rr of E = L⁻ᵀL⁻¹, from column chunks of L⁻¹ (never all of L⁻¹ at once)
     step = max(1, weight_chunk(D, d2, None))

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from .._validation import as_matrix, check_positive, check_positive_int
+from ..config import get_budget
 from ..kernels import Kernel
 from ..rows import Rows, TensorRows
 from .resampling import inclusion_probabilities, systematic_sample
@@ -47,8 +48,6 @@ LEVEL_FACTOR = 4.0
 OVERSAMPLING = 4.0
 #: candidate rows scored per level: this many times the dictionary budget
 CANDIDATE_FACTOR = 2
-#: rows per kernel block when scoring rows against a dictionary (b × |J| intermediates)
-ROW_CHUNK = 2048
 #: scores below this fraction of the largest are raised to it before sampling centers, so that
 #: rows a dictionary explains completely (score 0 up to rounding) keep a tiny chance
 SCORE_FLOOR = 1e-12
@@ -154,8 +153,9 @@ def dictionary_scores(kernel: Kernel, X: torch.Tensor, dictionary: Dictionary, d
         residual = diag.clamp_min(0.0)
     else:
         residual = torch.empty(X.shape[0], dtype=X.dtype, device=X.device)
-        for start in range(0, X.shape[0], ROW_CHUNK):
-            stop = start + ROW_CHUNK
+        step = get_budget("leverage_row_chunk")  # rows per kernel block (b × |J| intermediates)
+        for start in range(0, X.shape[0], step):
+            stop = start + step
             KJ = kernel.compute(dictionary.points, X[start:stop])  # (J, b)
             Z = torch.linalg.solve_triangular(dictionary.factor, KJ, upper=False)
             residual[start:stop] = diag[start:stop] - (Z * Z).sum(0)

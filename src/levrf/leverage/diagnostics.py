@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .._validation import as_matrix, check_positive, check_probability
+from ..linalg import shifted_cholesky
 
 #: multiple of the unit roundoff that the checks of K allow: kernel matrices are accurate to a few
 #: eps per entry, so their asymmetry and their negative eigenvalues stay far below these bounds
@@ -134,14 +135,13 @@ def spectral_error(K, Psi, alpha: float) -> float:
     if Psi.shape[0] != K.shape[0]:
         raise ValueError(f"Psi has {Psi.shape[0]} rows but K has {K.shape[0]}; they must match")
     _check_psd_by_cholesky(K, eps_n)
-    shifted = K.clone()
-    shifted.diagonal().add_(alpha)
-    L, info = torch.linalg.cholesky_ex(shifted)
-    if int(info) != 0:
-        raise ValueError(
+    try:  # no jitter: ε must measure K + αI itself
+        L, _ = shifted_cholesky(K, alpha, what="K + alpha*I", jitter=False)
+    except np.linalg.LinAlgError as exc:
+        raise np.linalg.LinAlgError(
             f"K + alpha*I is not numerically positive definite: alpha = {alpha:.3g} is below the rounding "
             f"of K (max |K| = {float(K.abs().max()):.3g}); use a larger alpha"
-        )
+        ) from exc
     A = torch.linalg.solve_triangular(L, Psi, upper=False)  # L⁻¹Ψ
     B = torch.linalg.solve_triangular(L, K, upper=False)
     B = torch.linalg.solve_triangular(L, B.T, upper=False)  # L⁻¹ K L⁻ᵀ

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from scipy.stats import qmc
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, numpy_to_torch
 from ..kernels import Kernel
 from .samplers import Sampler, WeightSample, register_sampler
 
@@ -44,7 +44,7 @@ def sobol_uniforms(m: int, k: int, generator: torch.Generator) -> torch.Tensor:
         warnings.filterwarnings("ignore", message=".*balance properties of Sobol.*")
         U = engine.random(m)
     U += rng.random(U.shape) * 2.0**-SOBOL_BITS  # uniform inside the grid cell: never 0, exactly U(0,1)
-    return torch.from_numpy(U)
+    return numpy_to_torch(U, torch.float64)
 
 
 def _cube_dimension(kernel: Kernel, d: int) -> int | None:

@@ -5,13 +5,9 @@ Envelope (provably valid). For every weight,
 ``p(w)τ_α(w)/s_α`` is dominated by ``p(w)‖Φ(w)‖_F²/(λ_min + α)``. Normalised, that envelope is
 the *feature-norm proposal* ``q₀(w) = p(w)‖Φ(w)‖_F² / tr K`` (because ``E_p‖Φ(w)‖_F² = tr K``),
 and a proposal ``w ~ q₀`` is accepted with probability ``τ_α(w)(λ_min + α)/‖Φ(w)‖_F²`` ≤ 1. The
-acceptance rate is ``s_α (λ_min + α) / tr K``. ``q₀`` is sampled exactly:
-
-* cos/sin features: ``‖Φ(w)‖_F² = n`` for every w, so ``q₀ = p``;
-* ReLU NTK, arc-cosine order 0: ``‖Φ(w)‖_F² = Σ_i c_i 1[x_iᵀw ≥ 0]`` — pick row i with
-  probability ∝ its mass, then w ~ p conditioned on ``x_iᵀw ≥ 0`` (flip the sign of a draw);
-* arc-cosine order 1: ``‖Φ(w)‖_F² = Σ_i relu(x_iᵀw)²`` — pick i ∝ ‖x_i‖², then w ~ N(0, I)
-  except that its component along ``x_i/‖x_i‖`` is chi-distributed with 3 degrees of freedom.
+acceptance rate is ``s_α (λ_min + α) / tr K``. ``q₀`` is sampled exactly by the kernel's
+capability :meth:`levrf.Kernel.feature_norm_proposal` (see :mod:`levrf.kernels.proposals`: the
+cos/sin kernels, the ReLU NTK and the arc-cosine kernels have one; a user kernel may add one).
 
 Accepted weights follow ``q_α/s_α`` exactly; importance weights ``sqrt(s_α/τ_α(w))`` use the exact
 ``s_α = Σ λ_i/(λ_i + α)`` (eigenvalues of K). With a mixture β, a Binomial(m, β) number of the
@@ -25,77 +21,33 @@ import math
 import torch
 
 from .._validation import check_positive, check_positive_int
-from ..kernels import ArcCosineKernel, Kernel, ReLUNTK, ShiftInvariantKernel
+from ..kernels import Kernel
+from ..kernels.proposals import FeatureNormProposal
 from .auto import check_sampling_alpha, resolve_sampling_parameters
 from .qmc import draw_from_p
 from .samplers import Sampler, SamplingConfig, WeightSample, register_sampler
-from .scores import ExactLeverage, weight_chunk
+from .scores import ExactLeverage
 
 #: refuse to start when the expected number of proposals exceeds this
 DEFAULT_MAX_PROPOSALS = 2_000_000
 
 
-class FeatureNormProposal:
-    """Sampler of ``q₀(w) ∝ p(w)‖Φ(w)‖_F²`` and the exact ``‖Φ(w)‖_F²`` of any weights."""
-
-    def __init__(self, kernel: Kernel, X: torch.Tensor) -> None:
-        if isinstance(kernel, ShiftInvariantKernel):
-            self.kind = "p"
-        elif isinstance(kernel, ReLUNTK) or (isinstance(kernel, ArcCosineKernel) and kernel.order == 0):
-            self.kind = "halfspace"
-        elif isinstance(kernel, ArcCosineKernel):
-            self.kind = "chi3"
-        else:
-            raise ValueError(
-                f"rejection sampling needs a bound on the feature norm ‖Φ(w)‖; none is known for "
-                f"{kernel!r}. Use sampling='leverage' (sampling-importance-resampling) instead"
-            )
-        self.kernel = kernel
-        self.X = X
-        sq = (X * X).sum(1)
-        # row_mass[i] = E_p ‖φ(x_i, w)‖², the weight of row i in the mixture q₀
-        if isinstance(kernel, ReLUNTK):
-            self.row_mass = sq / 2.0  # 1[x_iᵀw ≥ 0]‖x_i‖²; a zero row adds nothing
-        elif self.kind == "halfspace":
-            # arc-cos order 0: a zero row has φ = 1[0 ≥ 0] = 1 for every w (mass 1, not 1/2)
-            self.row_mass = torch.where(sq > 0, torch.full_like(sq, 0.5), torch.ones_like(sq))
-        else:
-            self.row_mass = sq / 2.0
-        self.norms = sq.sqrt()
-        #: E_p ‖Φ(w)‖_F² (= tr K when the closed form matches the features)
-        self.expected_norm = float(X.shape[0]) if self.kind == "p" else float(self.row_mass.sum())
-
-    def draw(self, count: int, generator: torch.Generator) -> torch.Tensor:
-        """``count`` weights from q₀ (float64, on X's device)."""
-        d = self.X.shape[1]
-        W = self.kernel.sample(count, d, generator).to(torch.float64)
-        if self.kind == "p":
-            return W
-        rows = torch.multinomial(self.row_mass.cpu(), count, replacement=True, generator=generator)
-        x = self.X[rows.to(self.X.device)]
-        nx = self.norms[rows.to(self.X.device)]
-        unit = x / torch.where(nx > 0, nx, torch.ones_like(nx))[:, None]
-        along = (W * unit).sum(1)
-        if self.kind == "halfspace":
-            return torch.where((along < 0)[:, None], -W, W)  # zero rows: unit = 0, W unchanged
-        chi3 = torch.randn((count, 3), generator=generator, dtype=torch.float64).norm(dim=1)
-        return W + (chi3.to(W.device) - along)[:, None] * unit
-
-    def feature_norms(self, W: torch.Tensor) -> torch.Tensor:
-        """``‖Φ(w)‖_F²`` for each row of W."""
-        if self.kind == "p":
-            return torch.full((W.shape[0],), float(self.X.shape[0]), dtype=torch.float64, device=W.device)
-        step = weight_chunk(self.X.shape[0], 2, None)
-        out = []
-        for a in range(0, W.shape[0], step):
-            proj = self.X @ W[a : a + step].T
-            if isinstance(self.kernel, ReLUNTK):
-                out.append(((proj >= 0).to(torch.float64) * (self.norms**2)[:, None]).sum(0))
-            elif self.kind == "halfspace":
-                out.append((proj >= 0).to(torch.float64).sum(0))
-            else:
-                out.append(proj.clamp_min(0.0).pow(2).sum(0))
-        return torch.cat(out)
+def feature_norm_proposal(kernel: Kernel, X: torch.Tensor) -> FeatureNormProposal:
+    """The kernel's feature-norm proposal for the float64 rows ``X`` (its capability
+    :meth:`levrf.Kernel.feature_norm_proposal`), or a ``ValueError`` when it has none."""
+    proposal = kernel.feature_norm_proposal(X)
+    if proposal is None:
+        raise ValueError(
+            f"rejection sampling needs a bound on the feature norm ‖Φ(w)‖; none is known for "
+            f"{kernel!r} (its feature_norm_proposal() returns None). Use sampling='leverage' "
+            "(sampling-importance-resampling) instead, or give the kernel a feature_norm_proposal"
+        )
+    if not isinstance(proposal, FeatureNormProposal):
+        raise TypeError(
+            f"{type(kernel).__name__}.feature_norm_proposal() must return a "
+            f"levrf.kernels.proposals.FeatureNormProposal or None, got {type(proposal).__name__}"
+        )
+    return proposal
 
 
 @register_sampler
@@ -136,7 +88,7 @@ class RejectionSampler(Sampler):
                 "memory (a Dask array X) use sampling='leverage' with leverage_method='approximate'"
             )
         X = X.to(torch.float64)
-        proposal = FeatureNormProposal(kernel, X)
+        proposal = feature_norm_proposal(kernel, X)
         first_alpha = self.alpha if self.sampling_alpha == "auto" else float(self.sampling_alpha)
         scorer = ExactLeverage(kernel, X, first_alpha)
         params = resolve_sampling_parameters(

@@ -4,9 +4,10 @@ One Cholesky factorisation ``K + λI = LLᵀ`` serves every weight: for a chunk 
 features ``F = [Φ(w_1) … Φ(w_c)]`` (n × c·d2) are solved in one batched triangular solve
 ``A = L⁻¹F`` and ``τ(w_r) = ‖A_r‖_F²`` summed over the d2 columns of weight r.
 
-For :class:`~levrf.ReLUNTK`, ``Φ(w) = D_{s_w} X`` with ``s_w = 1[Xw ≥ 0]``, so
-``τ(w) = s_wᵀ B s_w`` with ``B = (K + λI)⁻¹ ∘ XXᵀ`` (Hadamard product): one GEMM with the
-0/1 activation matrix per chunk instead of d solves per weight.
+For a kernel with *gated linear features* (``kernel.gated_features``, e.g.
+:class:`~levrf.ReLUNTK`), ``Φ(w) = D_{s_w} X`` with gates ``s_w = kernel.feature_gates(X, w)``
+(``1[Xw ≥ 0]`` for the ReLU NTK), so ``τ(w) = s_wᵀ B s_w`` with ``B = (K + λI)⁻¹ ∘ XXᵀ``
+(Hadamard product): one GEMM with the gate matrix per chunk instead of d solves per weight.
 
 Everything is computed in float64 whatever the kernel's dtype: leverage scores feed a sampling
 distribution whose tails matter, and ``K + λI`` is ill-conditioned for small λ.
@@ -19,11 +20,10 @@ from abc import ABC, abstractmethod
 import torch
 
 from .._validation import as_matrix, check_positive, check_positive_int
-from ..kernels import FunctionKernel, Kernel, ReLUNTK
+from ..config import get_budget
+from ..kernels import Kernel
+from ..linalg import shifted_cholesky
 from ..progress import progress
-
-#: budget for the intermediates of one chunk of weights, in bytes
-CHUNK_BYTES = 64 * 2**20
 
 
 def check_kernel(kernel) -> Kernel:
@@ -43,7 +43,8 @@ def as_float64(kernel: Kernel, X, name: str = "X") -> torch.Tensor:
 def check_weights(kernel: Kernel, X: torch.Tensor, W) -> torch.Tensor:
     """Validated float64 weights whose dimension matches ``X`` (any d1 for user kernels)."""
     W = as_matrix(W, "W", dtype=torch.float64, device=X.device)
-    if not isinstance(kernel, FunctionKernel) and W.shape[1] != X.shape[1]:
+    d1 = kernel.weight_dim(X.shape[1])
+    if d1 is not None and W.shape[1] != d1:
         raise ValueError(f"W has {W.shape[1]} columns but X has {X.shape[1]}; they must match")
     return W
 
@@ -54,26 +55,16 @@ def kernel_matrix(kernel: Kernel, X: torch.Tensor) -> torch.Tensor:
         K = kernel.compute(X, X)
     except NotImplementedError as exc:
         raise ValueError(f"exact leverage needs the closed form of {kernel!r}: {exc}") from exc
-    K = torch.as_tensor(K, dtype=torch.float64, device=X.device)
+    K = K.to(dtype=torch.float64, device=X.device)
     return 0.5 * (K + K.T)
 
 
 def weight_chunk(n_rows: int, floats_per_weight_row: int, batch_size: int | None) -> int:
-    """Weights per chunk: ``batch_size`` if given, else as many as fit :data:`CHUNK_BYTES`."""
+    """Weights per chunk: ``batch_size`` if given, else as many float64 intermediates as fit the
+    ``leverage_chunk_bytes`` budget of :mod:`levrf.config` (64 MiB by default)."""
     if batch_size is not None:
         return int(batch_size)
-    return max(1, CHUNK_BYTES // (8 * max(n_rows, 1) * max(floats_per_weight_row, 1)))
-
-
-def cholesky_shifted(K: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Lower Cholesky factor of ``K + αI`` with a clear error when it is not positive definite."""
-    eye = torch.eye(K.shape[0], dtype=K.dtype, device=K.device)
-    L, info = torch.linalg.cholesky_ex(K + alpha * eye)
-    if int(info) != 0:
-        raise ValueError(
-            f"K + alpha*I is not numerically positive definite for alpha={alpha}; use a larger alpha"
-        )
-    return L
+    return max(1, get_budget("leverage_chunk_bytes") // (8 * max(n_rows, 1) * max(floats_per_weight_row, 1)))
 
 
 class LeverageScorer(ABC):
@@ -126,12 +117,15 @@ class ExactLeverage(LeverageScorer):
     X : (n, d) training inputs
     alpha : float > 0, the ridge parameter λ at which leverage is measured
     batch_size : int, optional
-        Weights per chunk; by default as many as fit a 64 MiB budget.
+        Weights per chunk; by default as many as fit the ``leverage_chunk_bytes`` budget of
+        :mod:`levrf.config` (64 MiB).
 
     Notes
     -----
     Cost: one Cholesky (n³/3 flops), then ``n² · d2`` flops per weight (``n²`` for ReLUNTK);
-    memory ``O(n²)`` plus one chunk.
+    memory ``O(n²)`` plus one chunk. ``K + αI`` is factored by :func:`levrf.linalg.shifted_cholesky`
+    (a documented jitter and a ``JitterWarning`` when α is below the rounding of K; the jitter
+    is kept in ``jitter``).
     """
 
     def __init__(
@@ -144,10 +138,10 @@ class ExactLeverage(LeverageScorer):
         self.batch_size = batch_size
         self.X = as_float64(kernel, X)
         self.K = kernel_matrix(kernel, self.X) if _K is None else _K
-        self.L = cholesky_shifted(self.K, self.alpha)
+        self.L, self.jitter = shifted_cholesky(self.K, self.alpha, what="K + alpha*I")
         self._eigenvalues: torch.Tensor | None = None
         self._B: torch.Tensor | None = None
-        if isinstance(kernel, ReLUNTK):
+        if kernel.gated_features:
             n = self.X.shape[0]
             eye = torch.eye(n, dtype=self.X.dtype, device=self.X.device)
             Linv = torch.linalg.solve_triangular(self.L, eye, upper=False)
@@ -168,7 +162,7 @@ class ExactLeverage(LeverageScorer):
         W = check_weights(self.kernel, self.X, W)
         if self._B is not None:
             step = weight_chunk(self.n, 3, self.batch_size)
-            parts = [self._relu_ntk_chunk(W[a : a + step]) for a in progress(range(0, W.shape[0], step), "scoring weights")]
+            parts = [self._gated_chunk(W[a : a + step]) for a in progress(range(0, W.shape[0], step), "scoring weights")]
         else:
             d2 = self.kernel.feature_dim(self.X.shape[1])
             step = weight_chunk(self.n, 3 * d2, self.batch_size)
@@ -181,8 +175,8 @@ class ExactLeverage(LeverageScorer):
         A = torch.linalg.solve_triangular(self.L, F.reshape(self.n, -1), upper=False)
         return A.pow(2).sum(0).reshape(c, -1).sum(1)
 
-    def _relu_ntk_chunk(self, W: torch.Tensor) -> torch.Tensor:
-        S = (self.X @ W.T >= 0).to(torch.float64)  # (n, c) activations s_w
+    def _gated_chunk(self, W: torch.Tensor) -> torch.Tensor:
+        S = self.kernel.feature_gates(self.X, W).to(torch.float64)  # (n, c) gates s_w
         return ((self._B @ S) * S).sum(0)
 
     def eigenvalues(self) -> torch.Tensor:

@@ -13,21 +13,22 @@ from __future__ import annotations
 import torch
 
 from .._validation import check_positive_int
-from ..kernels import ArcCosineKernel, Kernel, ReLUNTK
+from ..kernels import Kernel
 from .samplers import Sampler, WeightSample, register_sampler
 
 
 @register_sampler
 class SurrogateSampler(Sampler):
-    """Draw w from ``‖w‖² p(w)/d`` with importance weights ``sqrt(d)/‖w‖`` (ReLU kernels only)."""
+    """Draw w from ``‖w‖² p(w)/d`` with importance weights ``sqrt(d)/‖w‖`` (kernels whose
+    ``p_is_standard_normal``: the ReLU kernels)."""
 
     name = "surrogate"
 
     def draw(self, kernel: Kernel, X: torch.Tensor, m: int, generator: torch.Generator) -> WeightSample:
-        if not isinstance(kernel, (ArcCosineKernel, ReLUNTK)):
+        if not kernel.p_is_standard_normal:
             raise ValueError(
-                f"sampling='surrogate' is defined for ArcCosineKernel and ReLUNTK (p = N(0, I)), "
-                f"not for {kernel!r}"
+                f"sampling='surrogate' needs weights drawn from p = N(0, I_d) (ArcCosineKernel, ReLUNTK, "
+                f"or a kernel with p_is_standard_normal = True), not {kernel!r}"
             )
         m = check_positive_int(m, "m")
         d = X.shape[1]

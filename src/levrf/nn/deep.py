@@ -24,6 +24,7 @@ from .._validation import (
     check_positive,
     check_positive_int,
     check_random_state,
+    dtype_name,
     resolve_device,
     resolve_dtype,
 )
@@ -111,8 +112,7 @@ class DeepReLUNet(nn.Module):
 
     def limit_kernel(self) -> DeepReLUNTK:
         """The infinite-width tangent kernel ``Θ``."""
-        return DeepReLUNTK(self.depth, dtype="float32" if self.copy_scale.dtype == torch.float32
-                           else "float64", device=str(self.copy_scale.device))
+        return DeepReLUNTK(self.depth, dtype=dtype_name(self.copy_scale.dtype), device=str(self.copy_scale.device))
 
     def _copy_trace(self, X: torch.Tensor, c: int):
         """Output (n,), layer inputs and pre-activations of copy ``c`` alone.

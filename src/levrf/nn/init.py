@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validation import as_generator, as_matrix, check_positive, resolve_device
+from .._validation import as_generator, as_matrix, check_positive, dtype_name, resolve_device
 from ..kernels import ReLUNTK
 from ..leverage.samplers import WeightSample
 from .two_layer import draw_leverage
@@ -63,7 +63,7 @@ def leverage_init_(
     Xt = as_matrix(X, "X", dtype=dtype, device=device)
     if Xt.shape[1] != d:
         raise ValueError(f"X has {Xt.shape[1]} columns but first expects {d} inputs")
-    kernel = ReLUNTK(dtype="float32" if dtype == torch.float32 else "float64", device=str(device))
+    kernel = ReLUNTK(dtype=dtype_name(dtype), device=str(device))
     sample = draw_leverage(kernel, Xt, m, alpha, as_generator(generator), sampling_alpha=sampling_alpha,
                            pool_size=pool_size, method=leverage_method)
     with torch.no_grad():

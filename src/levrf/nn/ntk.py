@@ -6,13 +6,22 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from .._validation import as_matrix, check_n_features, check_positive, check_positive_int, resolve_device
+from .._validation import (
+    as_matrix,
+    check_n_features,
+    check_positive,
+    check_positive_int,
+    numpy_to_torch,
+    resolve_device,
+)
 from ..kernels import Kernel, ReLUNTK
+from ..ridge import KernelRidge
 from .inputs import values_checked
 
 
@@ -28,12 +37,11 @@ def as_targets(y, n: int, *, dtype=torch.float64, device=None, name: str = "y") 
     if y is None:
         raise ValueError(f"{name} must be an array of {n} targets, got None")
     if isinstance(y, torch.Tensor):
+        if y.is_complex() or y.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real numbers, got dtype {y.dtype}")
         T = y.detach().to(dtype=dtype, device=device)
     else:
-        try:
-            T = torch.as_tensor(_numpy(y), dtype=dtype, device=device)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must hold real numbers: {exc}") from exc
+        T = numpy_to_torch(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype, device, name=name)
     if T.ndim not in (1, 2) or T.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},) or ({n}, k), got {tuple(T.shape)}")
     if not bool(torch.isfinite(T).all()):
@@ -41,20 +49,13 @@ def as_targets(y, n: int, *, dtype=torch.float64, device=None, name: str = "y") 
     return T
 
 
-def _numpy(y):
-    import numpy as np
-
-    if hasattr(y, "to_numpy"):
-        y = y.to_numpy()
-    A = np.asarray(y)
-    if A.dtype.kind not in "biuf":
-        raise TypeError(f"dtype {A.dtype} is not numeric")
-    return A.astype(np.float64)
-
-
 def ntk_ridge(X, y, alpha: float, kappa: float = 1.0, X_test=None, kernel: Kernel | None = None
               ) -> RidgePrediction:
     """Predictions of NTK ridge regression, the fixed point of the regularized network's flow.
+
+    ``κ²H(κ²H + αI)⁻¹Y = H(H + (α/κ²)I)⁻¹Y``, so this is :class:`levrf.KernelRidge` with the
+    kernel ``H`` and ridge ``α/κ²``, predicting at ``X`` and ``X_test`` (its Cholesky solve, with
+    the documented jitter and ``JitterWarning`` when ``κ²H + αI`` is numerically singular).
 
     Parameters
     ----------
@@ -74,7 +75,8 @@ def ntk_ridge(X, y, alpha: float, kappa: float = 1.0, X_test=None, kernel: Kerne
     Returns
     -------
     RidgePrediction
-        ``train = κ²H(κ²H + αI)⁻¹Y`` and ``test = κ²K(X_test, X)(κ²H + αI)⁻¹Y`` (None without X_test).
+        ``train = κ²H(κ²H + αI)⁻¹Y`` and ``test = κ²K(X_test, X)(κ²H + αI)⁻¹Y`` (None without
+        X_test), tensors in the kernel's dtype on its device.
     """
     alpha = check_positive(alpha, "alpha")
     kappa = check_positive(kappa, "kappa")
@@ -83,24 +85,21 @@ def ntk_ridge(X, y, alpha: float, kappa: float = 1.0, X_test=None, kernel: Kerne
         raise TypeError(f"kernel must be a levrf kernel, got {kernel!r}")
     X = as_matrix(X, "X", dtype=kernel.torch_dtype, device=kernel.torch_device)
     Y = as_targets(y, X.shape[0], dtype=X.dtype, device=X.device)
-    H = kernel(X)
-    coef = ridge_coefficients(H, Y, alpha, kappa)
-    test = None
+    Xt = None
     if X_test is not None:
         Xt = as_matrix(X_test, "X_test", dtype=X.dtype, device=X.device)
         if Xt.shape[1] != X.shape[1]:
             raise ValueError(f"X_test has {Xt.shape[1]} columns but X has {X.shape[1]}")
-        test = kappa**2 * (kernel(Xt, X) @ coef)
-    return RidgePrediction(kappa**2 * (H @ coef), test)
+    ridge = alpha / kappa**2
+    if not (math.isfinite(ridge) and ridge >= torch.finfo(torch.float64).tiny):
+        raise ValueError(f"alpha / kappa**2 must be a positive normal number, got {alpha} / {kappa}**2 = {ridge}")
+    model = KernelRidge(kernel, alpha=ridge, dtype=kernel.dtype, device=str(kernel.device))
+    model.fit(X.cpu().numpy(), Y.cpu().numpy())
 
+    def predict(Z: torch.Tensor) -> torch.Tensor:
+        return numpy_to_torch(model.predict(Z.cpu().numpy()), X.dtype, X.device)
 
-def ridge_coefficients(H: torch.Tensor, Y: torch.Tensor, alpha: float, kappa: float) -> torch.Tensor:
-    """``(κ²H + αI)⁻¹ Y`` by a Cholesky solve."""
-    A = kappa**2 * 0.5 * (H + H.T) + alpha * torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
-    L = torch.linalg.cholesky(A)
-    rhs = Y if Y.ndim == 2 else Y[:, None]
-    sol = torch.cholesky_solve(rhs, L)
-    return sol if Y.ndim == 2 else sol[:, 0]
+    return RidgePrediction(predict(X), None if Xt is None else predict(Xt))
 
 
 def dynamic_kernel(net: nn.Module, X, Z=None) -> torch.Tensor:

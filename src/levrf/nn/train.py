@@ -16,12 +16,13 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .._validation import as_matrix, check_positive, check_positive_int
+from ..config import get_budget
 from ..kernels import Kernel
+from ..progress import progress_bar
 from .inputs import values_checked
-from .ntk import as_targets, dynamic_kernel, net_inputs, ridge_coefficients
+from .ntk import as_targets, dynamic_kernel, net_inputs, ntk_ridge
 from .two_layer import TwoLayerReLU
 
 PENALTIES = ("origin", "init")
@@ -114,9 +115,6 @@ class _TwoLayerEngine:
     the arithmetic on it. With ``linearized`` the pattern is frozen at its initial value.
     """
 
-    #: bytes of one (n, block) float buffer
-    BLOCK_BYTES = 4 * 2**20
-
     def __init__(self, net: TwoLayerReLU, X: torch.Tensor, X_test, linearized: bool) -> None:
         self.net, self.X, self.W = net, X, net.weight
         self.params = [net.weight]
@@ -130,7 +128,8 @@ class _TwoLayerEngine:
 
     def _buffer(self, n: int) -> torch.Tensor:
         itemsize = torch.empty((), dtype=self.X.dtype).element_size()
-        block = max(256, self.BLOCK_BYTES // (itemsize * max(n, 1)))
+        # bytes of one (n, block) float buffer: the train_block_bytes budget of levrf.config
+        block = max(256, get_budget("train_block_bytes") // (itemsize * max(n, 1)))
         return torch.empty((n, min(block, self.net.width)), dtype=self.X.dtype, device=self.X.device)
 
     def _blocks(self, size: int):
@@ -252,7 +251,7 @@ def train_regularized(
     max_steps : int, default=200000
         Cap when only ``tol`` is given.
     quiet : bool, default=False
-        Hide the tqdm progress bar.
+        Hide the progress bar (a :mod:`levrf.progress` bar, shown unless ``quiet``).
 
     Returns
     -------
@@ -301,10 +300,10 @@ def train_regularized(
     decay = alpha / getattr(net, "n_trained_layers", 1)
 
     # the NTK ridge twin
-    H_cts = kernel(X).to(device=device, dtype=dtype)
-    coef = ridge_coefficients(H_cts, Y, alpha, kappa)
-    u_star = kappa**2 * (H_cts @ coef)
-    u_star_test = None if Xt is None else kappa**2 * (kernel(Xt, X).to(device=device, dtype=dtype) @ coef)
+    twin = ntk_ridge(X, Y, alpha, kappa, X_test=Xt, kernel=kernel)
+    u_star = twin.train.to(device=device, dtype=dtype)
+    u_star_test = None if twin.test is None else twin.test.to(device=device, dtype=dtype)
+    H_cts = kernel(X).to(device=device, dtype=dtype) if track_kernel else None
     H0 = _tangent(net, engine, X) if (track_kernel or lr is None) else None
     if lr is None:
         lr = 1.0 / (kappa**2 * float(torch.linalg.eigvalsh(0.5 * (H0 + H0.T))[-1]) + alpha)
@@ -336,7 +335,7 @@ def train_regularized(
             getattr(hist, key).append(value)
         return rec
 
-    bar = tqdm(total=steps, desc="train_regularized", disable=quiet, leave=False)
+    bar = progress_bar(steps, "train_regularized", min_items=1, show=not quiet)
     step = 0
     try:
         while True:

@@ -25,6 +25,7 @@ from .._validation import (
     check_positive,
     check_positive_int,
     check_random_state,
+    dtype_name,
     resolve_device,
     resolve_dtype,
 )
@@ -164,7 +165,7 @@ class TwoLayerReLU(nn.Module):
                             device=W.device))
         if bool((c <= 0).any()):
             raise ValueError("importance must be > 0 (c_r = sqrt(p/q) of each neuron)")
-        net = cls(d, m, kappa=kappa, dtype="float32" if W.dtype == torch.float32 else "float64",
+        net = cls(d, m, kappa=kappa, dtype=dtype_name(W.dtype),
                   device=str(W.device))
         with torch.no_grad():
             net.weight.copy_(W)
@@ -197,7 +198,7 @@ class TwoLayerReLU(nn.Module):
 
     def limit_kernel(self) -> ReLUNTK:
         """The infinite-width tangent kernel ``H^cts``."""
-        return ReLUNTK(dtype="float32" if self.weight.dtype == torch.float32 else "float64",
+        return ReLUNTK(dtype=dtype_name(self.weight.dtype),
                        device=str(self.weight.device))
 
     def tangent_kernel(self, X: torch.Tensor, Z: torch.Tensor | None = None) -> torch.Tensor:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import validate_data
 
-from .._validation import resolve_device, resolve_dtype
+from .._validation import numpy_to_torch, resolve_device, resolve_dtype
 from ..features import check_columns, record_columns, resolve_kernel
 from ..kernels import Kernel
 from ..rows import Rows, TensorRows, as_rows, is_dask_collection
@@ -24,20 +24,9 @@ def kernel_on(kernel, dtype: str, device: str) -> Kernel:
 
 def to_tensor(A: np.ndarray, dtype: torch.dtype, device: torch.device, *, copy: bool = False,
               name: str = "X") -> torch.Tensor:
-    """A validated (finite) NumPy array as a C-contiguous torch tensor (sharing memory when it can).
-
-    Values that are finite in ``A`` but overflow ``dtype`` (1e39 in float32) are refused.
-    """
-    A = np.ascontiguousarray(A)
-    if copy or not A.flags.writeable:  # torch cannot wrap read-only memory (e.g. memmaps)
-        A = A.copy()
-    T = torch.from_numpy(A).to(device=device, dtype=dtype)
-    if T.dtype != torch.from_numpy(A[:0]).dtype and not bool(torch.isfinite(T).all()):
-        raise ValueError(
-            f"{name} is not finite in {str(dtype).removeprefix('torch.')}: its values beyond "
-            f"±{torch.finfo(dtype).max:.3g} overflow; rescale {name} or use dtype='float64'"
-        )
-    return T
+    """A validated NumPy array as a C-contiguous torch tensor (sharing memory when it can);
+    values that overflow ``dtype`` are refused by name."""
+    return numpy_to_torch(A, dtype, device, copy=copy, name=name)
 
 
 def targets_2d(y: np.ndarray) -> np.ndarray:

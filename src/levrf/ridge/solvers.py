@@ -1,7 +1,8 @@
 """Linear algebra shared by the ridge estimators.
 
 - :func:`cholesky_solve` solves a symmetric positive definite system ``A X = B``, retrying with
-  a small diagonal *jitter* when ``A`` is numerically singular.
+  a small diagonal *jitter* when ``A`` is numerically singular (the factorization and its jitter
+  policy are :func:`levrf.linalg.cholesky_factor`, shared by every caller in levrf).
 - :class:`NormalEquations` accumulates ``G = ΨᵀΨ`` and ``R = ΨᵀY`` over row chunks of Ψ, so that
   Ψ (n × D) never exists in memory at once.
 """
@@ -9,60 +10,29 @@
 from __future__ import annotations
 
 import functools
-import warnings
 
 import numpy as np
 import torch
 from scipy.linalg import blas
 from threadpoolctl import ThreadpoolController
 
+from .._validation import numpy_dtype
+from ..linalg import JITTER_TRIES, JitterWarning, cholesky_factor, shifted_cholesky
+
+__all__ = [
+    "JITTER_TRIES",
+    "JitterWarning",
+    "NormalEquations",
+    "cholesky_factor",
+    "cholesky_solve",
+    "ridge_factor",
+    "ridge_solve",
+    "shifted_cholesky",
+    "symmetric_from_lower",
+]
+
 #: smallest D for which the multithreaded syrk path is used (see NormalEquations)
 SYRK_MIN_THREADED_DIM = 1024
-#: jitter tries: ``jitter_k = 10**k · eps · mean(diag A)`` for k = 0..JITTER_TRIES-1
-JITTER_TRIES = 6
-
-
-class JitterWarning(UserWarning):
-    """A diagonal jitter had to be added to make a system numerically positive definite."""
-
-
-def cholesky_factor(A: torch.Tensor, *, what: str = "the system matrix") -> tuple[torch.Tensor, float]:
-    """Lower Cholesky factor ``L`` of ``A`` (or of ``A + jitter·I``), as in :func:`cholesky_solve`.
-
-    Returns ``(L, jitter)``; the checks, the jitter retry, its warning and the error are those
-    of :func:`cholesky_solve`.
-    """
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise ValueError(f"{what} must be a square matrix, got shape {tuple(A.shape)}")
-    if not bool(torch.isfinite(A).all()):
-        raise ValueError(
-            f"{what} contains NaN or infinite values; the inputs are too large for this kernel and "
-            "dtype (rescale X or use dtype='float64')"
-        )
-    L, info = torch.linalg.cholesky_ex(A)
-    jitter = 0.0
-    if int(info) != 0:
-        eps = torch.finfo(A.dtype).eps
-        scale = float(A.diagonal().abs().mean()) or 1.0
-        eye = torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
-        for k in range(JITTER_TRIES):
-            jitter = 10.0**k * eps * scale
-            L, info = torch.linalg.cholesky_ex(A + jitter * eye)
-            if int(info) == 0:
-                break
-        else:
-            raise np.linalg.LinAlgError(
-                f"{what} is not numerically positive definite, even with a diagonal jitter of "
-                f"{jitter:.3g}; increase alpha, use dtype='float64', or check that the kernel is "
-                "positive semi-definite"
-            )
-        warnings.warn(
-            f"{what} was numerically singular; added {jitter:.3g} to its diagonal (increase alpha "
-            "or use dtype='float64' to avoid this)",
-            JitterWarning,
-            stacklevel=4,
-        )
-    return L, jitter
 
 
 def cholesky_solve(A: torch.Tensor, B: torch.Tensor, *, what: str = "the system matrix") -> tuple[torch.Tensor, float]:
@@ -94,9 +64,6 @@ def cholesky_solve(A: torch.Tensor, B: torch.Tensor, *, what: str = "the system 
     L, jitter = cholesky_factor(A, what=what)
     X = torch.cholesky_solve(B[:, None] if B.ndim == 1 else B, L)
     return (X[:, 0] if B.ndim == 1 else X), jitter
-
-
-_NUMPY = {torch.float64: np.float64, torch.float32: np.float32}
 
 
 @functools.lru_cache(maxsize=1)
@@ -158,7 +125,7 @@ class NormalEquations:
         if self._syrk is not None:
             # Fortran order so that syrk updates it in place (its upper triangle only);
             # _Gt is a torch view of the same memory for the addmm updates
-            self._G = np.zeros((self.n_columns, self.n_columns), dtype=_NUMPY[self.gram_dtype], order="F")
+            self._G = np.zeros((self.n_columns, self.n_columns), dtype=numpy_dtype(self.gram_dtype), order="F")
             self._Gt = torch.from_numpy(self._G)
         else:
             self._Gt = torch.zeros(self.n_columns, self.n_columns, dtype=self.gram_dtype, device=self.device)
@@ -212,19 +179,14 @@ def symmetric_from_lower(G: torch.Tensor) -> torch.Tensor:
     return S
 
 
-def _plus_alpha(G: torch.Tensor, alpha: float) -> torch.Tensor:
-    """A copy of ``G`` with ``alpha`` added to its diagonal."""
-    A = G.clone()
-    A.diagonal().add_(alpha)
-    return A
-
-
 def ridge_factor(G: torch.Tensor, alpha: float, *, what: str = "Psi^T Psi + alpha*I"):
-    """Cholesky factor of ``G + αI`` by :func:`cholesky_factor` (which reads the lower triangle
-    only); returns ``(L, jitter)``."""
-    return cholesky_factor(_plus_alpha(G, alpha), what=what)
+    """Cholesky factor of ``G + αI`` by :func:`levrf.linalg.shifted_cholesky` (which reads the
+    lower triangle only); returns ``(L, jitter)``."""
+    return shifted_cholesky(G, alpha, what=what)
 
 
 def ridge_solve(G: torch.Tensor, R: torch.Tensor, alpha: float, *, what: str = "Psi^T Psi + alpha*I"):
     """``β = (G + αI)⁻¹ R`` by :func:`cholesky_solve`; returns ``(β, jitter)``."""
-    return cholesky_solve(_plus_alpha(G, alpha), R, what=what)
+    A = G.clone()
+    A.diagonal().add_(alpha)
+    return cholesky_solve(A, R, what=what)
