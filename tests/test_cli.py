@@ -326,13 +326,17 @@ def test_deep_relu_ntk_fits_exact_kernel_ridge(tmp_path, table):
     proc = run("predict", "--model", model, "--data", folder / "train.csv", "--out", tmp_path / "p.csv")
     assert proc.returncode == 0, proc.stderr
     got = pd.read_csv(tmp_path / "p.csv")["prediction"].to_numpy()
-    # the definition: standardize X and y, solve (K + αI) a = y_s, predict K a, undo the target scaling
+    # the definition: standardize X and y; the exact kernel ridge with an unpenalized intercept b:
+    # (K + αI) a + b1 = y_s, 1ᵀa = 0; predict K a + b, undo the target scaling
     X = frame.drop(columns="target").to_numpy()
     y = frame["target"].to_numpy()
     Xs = (X - X.mean(0)) / X.std(0)
     ys = (y - y.mean()) / y.std()
     K = levrf.DeepReLUNTK(depth=2)(Xs).numpy()
-    direct = (K @ np.linalg.solve(K + 0.5 * np.eye(len(y)), ys)) * y.std() + y.mean()
+    A = K + 0.5 * np.eye(len(y))
+    ones = np.ones(len(y))
+    b = ones @ np.linalg.solve(A, ys) / (ones @ np.linalg.solve(A, ones))
+    direct = (K @ np.linalg.solve(A, ys - b) + b) * y.std() + y.mean()
     cond = np.linalg.cond(K + 0.5 * np.eye(len(y)))
     np.testing.assert_allclose(got, direct, rtol=0, atol=cond * EPS * np.abs(y).max() * 16)
     refused(run("fit", "--data", folder / "train.csv", "--target", "target", "--kernel", "deep-relu-ntk",

@@ -6,7 +6,8 @@ the NTK ridge twin) is factored here. When the factorization fails because the m
 numerically singular, it is retried with ``A + jitter·I`` for
 ``jitter = 10**k · eps · mean(|diag A|)``, ``k = 0, …, JITTER_TRIES − 1`` (``eps`` the machine
 epsilon of the dtype); a :class:`JitterWarning` reports the jitter used, and if every try fails a
-``numpy.linalg.LinAlgError`` (a ``ValueError``) says what to change.
+:class:`NotPositiveDefiniteError` (both a ``numpy.linalg.LinAlgError`` and a ``ValueError``, on
+every NumPy version) says what to change.
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ class JitterWarning(UserWarning):
     """A diagonal jitter had to be added to make a system numerically positive definite."""
 
 
-def _not_positive_definite(what: str, jitter: float | None) -> np.linalg.LinAlgError:
+class NotPositiveDefiniteError(np.linalg.LinAlgError, ValueError):
+    """A system is not numerically positive definite. A ``ValueError`` whatever the NumPy version
+    (``numpy.linalg.LinAlgError`` itself is one only from NumPy 2.0)."""
+
+
+def _not_positive_definite(what: str, jitter: float | None) -> NotPositiveDefiniteError:
     tried = f", even with a diagonal jitter of {jitter:.3g}" if jitter is not None else ""
-    return np.linalg.LinAlgError(
+    return NotPositiveDefiniteError(
         f"{what} is not numerically positive definite{tried}; increase alpha, use dtype='float64', or "
         "check that the kernel is positive semi-definite"
     )

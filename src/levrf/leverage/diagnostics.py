@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .._validation import as_matrix, check_positive, check_probability
-from ..linalg import shifted_cholesky
+from ..linalg import NotPositiveDefiniteError, shifted_cholesky
 
 #: multiple of the unit roundoff that the checks of K allow: kernel matrices are accurate to a few
 #: eps per entry, so their asymmetry and their negative eigenvalues stay far below these bounds
@@ -138,7 +138,7 @@ def spectral_error(K, Psi, alpha: float) -> float:
     try:  # no jitter: ε must measure K + αI itself
         L, _ = shifted_cholesky(K, alpha, what="K + alpha*I", jitter=False)
     except np.linalg.LinAlgError as exc:
-        raise np.linalg.LinAlgError(
+        raise NotPositiveDefiniteError(
             f"K + alpha*I is not numerically positive definite: alpha = {alpha:.3g} is below the rounding "
             f"of K (max |K| = {float(K.abs().max()):.3g}); use a larger alpha"
         ) from exc

@@ -93,7 +93,8 @@ def ntk_ridge(X, y, alpha: float, kappa: float = 1.0, X_test=None, kernel: Kerne
     ridge = alpha / kappa**2
     if not (math.isfinite(ridge) and ridge >= torch.finfo(torch.float64).tiny):
         raise ValueError(f"alpha / kappa**2 must be a positive normal number, got {alpha} / {kappa}**2 = {ridge}")
-    model = KernelRidge(kernel, alpha=ridge, dtype=kernel.dtype, device=str(kernel.device))
+    # no intercept: the network's gradient flow has none (u* = κ²H(κ²H + λI)⁻¹Y, Eq. 15–16)
+    model = KernelRidge(kernel, alpha=ridge, dtype=kernel.dtype, device=str(kernel.device), fit_intercept=False)
     model.fit(X.cpu().numpy(), Y.cpu().numpy())
 
     def predict(Z: torch.Tensor) -> torch.Tensor:
