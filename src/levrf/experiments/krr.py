@@ -73,7 +73,7 @@ class KRRResult(ExperimentResult):
             left.axvline(switch, color="0.5", ls=":", lw=1,
                          label=f"D = 4·s_α = {switch:.0f}: auto rule's switch (m = 2·s_α)")
         for ax in (left, right):
-            ax.axhline(self.exact_rmse, color="k", ls="--", lw=1, label=f"exact KRR ({self.exact_seconds:.1f} s)")
+            ax.axhline(self.exact_rmse, color="k", ls="--", lw=1, label=f"exact KRR ({self.exact_seconds:.2g} s)")
             ax.set_xscale("log")
             ax.set_ylabel("test RMSE (standardized target units)")
             ax.grid(True, which="both", alpha=0.3)
