@@ -103,11 +103,12 @@ def methods(sigma: float, alpha: float) -> dict[str, Callable[[int, int], object
 
     def rf(sampling: str, **extra):
         return lambda D, seed: levrf.RandomFeatureRidge(kernel, n_features=max(1, D // 2), sampling=sampling,
-                                                        alpha=alpha, random_state=seed, **extra)
+                                                        alpha=alpha, random_state=seed, fit_intercept=False,
+                                                        **extra)
 
     def nys(centers: str):
         return lambda D, seed: levrf.NystromRidge(kernel, n_components=D, centers=centers, alpha=alpha,
-                                                  random_state=seed)
+                                                  random_state=seed, fit_intercept=False)
 
     def sk(transformer):
         return lambda D, seed: make_pipeline(transformer(D, seed), Ridge(alpha=alpha, fit_intercept=False))
@@ -141,7 +142,7 @@ def run_table(name: str, cfg: argparse.Namespace, rng: np.random.Generator) -> d
     sub = min(cfg.exact, Xtr.shape[0])
     Xs, ys = Xtr[:sub], ytr[:sub]
     sigma = median_bandwidth(Xtr, rng)
-    exact = levrf.KernelRidge(levrf.GaussianKernel(sigma), alpha=cfg.alpha).fit(Xs, ys)
+    exact = levrf.KernelRidge(levrf.GaussianKernel(sigma), alpha=cfg.alpha, fit_intercept=False).fit(Xs, ys)
     f_star = exact.predict(Xte)
     out = {"table": name, "n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0]), "n_exact": int(sub),
            "d": int(X.shape[1]), "bandwidth": sigma, "alpha": cfg.alpha,
@@ -208,13 +209,20 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--features", nargs="+", type=int, default=None, help="the D values")
     parser.add_argument("--alpha", type=float, default=0.1)
     parser.add_argument("--output", type=Path, default=None, help="results path without suffix")
+    parser.add_argument("--train", type=int, default=None, help="training rows (default: the mode's)")
+    parser.add_argument("--exact", type=int, default=None, help="rows of the exact-KRR subsample")
+    parser.add_argument("--repeats", type=int, default=None, help="seeds per setting")
     cfg = parser.parse_args(argv)
+    overrides = {k: getattr(cfg, k) for k in ("train", "exact", "repeats")}
     if cfg.quick:
         cfg.train, cfg.test, cfg.exact, cfg.repeats = 2000, 500, 1000, 1
         cfg.features = cfg.features or [64, 128]
     else:
         cfg.train, cfg.test, cfg.exact, cfg.repeats = 43_000, 10_000, 10_000, 3
         cfg.features = cfg.features or [256, 512, 1024, 2048, 4096, 8192]
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(cfg, key, value)
     if cfg.output is None:
         cfg.output = RESULTS / ("approximation_quick" if cfg.quick else "approximation")
     return cfg
