@@ -60,7 +60,7 @@ def test_spectral_error_equals_brute_force(m, alpha, rng):
 
 def test_spectral_error_of_exact_and_empty_features(rng):
     X = rng.standard_normal((20, 2))
-    K = levrf.GaussianKernel()(X).numpy()
+    K = levrf.GaussianKernel(1.0)(X).numpy()
     vals, vecs = np.linalg.eigh(K)
     exact = vecs * np.sqrt(np.clip(vals, 0, None))  # ΨΨᵀ = K
     assert levrf.spectral_error(K, exact, 0.1) <= 1e-12

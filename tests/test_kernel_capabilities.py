@@ -32,11 +32,11 @@ def user_copy(kernel, cls=levrf.FunctionKernel):
 def test_builtin_capabilities():
     assert levrf.ReLUNTK().gated_features and not levrf.ArcCosineKernel(1).gated_features
     assert levrf.ReLUNTK().p_is_standard_normal and levrf.ArcCosineKernel(0).p_is_standard_normal
-    assert not levrf.GaussianKernel().p_is_standard_normal  # N(0, σ⁻²I) depends on σ
-    assert levrf.GaussianKernel().weight_dim(3) == 3 and user_copy(levrf.GaussianKernel()).weight_dim(3) is None
-    for kernel in (levrf.GaussianKernel(), levrf.ReLUNTK(), levrf.ArcCosineKernel(0), levrf.ArcCosineKernel(1)):
+    assert not levrf.GaussianKernel(1.0).p_is_standard_normal  # N(0, σ⁻²I) depends on σ
+    assert levrf.GaussianKernel(1.0).weight_dim(3) == 3 and user_copy(levrf.GaussianKernel(1.0)).weight_dim(3) is None
+    for kernel in (levrf.GaussianKernel(1.0), levrf.ReLUNTK(), levrf.ArcCosineKernel(0), levrf.ArcCosineKernel(1)):
         assert isinstance(kernel.feature_norm_proposal(torch.ones(2, 3, dtype=torch.float64)), FeatureNormProposal)
-    plain = user_copy(levrf.GaussianKernel())
+    plain = user_copy(levrf.GaussianKernel(1.0))
     assert plain.feature_norm_proposal(torch.ones(2, 3, dtype=torch.float64)) is None
     assert not plain.gated_features and not plain.p_is_standard_normal
     with pytest.raises(NotImplementedError, match="gated_features is False"):
@@ -60,7 +60,7 @@ def test_wrong_proposal_type_is_a_type_error(X):
             return "not a proposal"
 
     with pytest.raises(TypeError, match="feature_norm_proposal\\(\\) must return"):
-        RejectionSampler(alpha=0.1, sampling_alpha=0.1).draw(user_copy(levrf.GaussianKernel(), Broken), X, 5,
+        RejectionSampler(alpha=0.1, sampling_alpha=0.1).draw(user_copy(levrf.GaussianKernel(1.0), Broken), X, 5,
                                                           torch.Generator())
 
 

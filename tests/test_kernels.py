@@ -231,7 +231,7 @@ def test_sample_and_features_shapes_and_seeds(name):
 def test_shift_invariant_features_are_cos_sin(rng):
     """φ(x, w) = [cos wᵀx, sin wᵀx] for the three shift-invariant kernels."""
     X = rng.standard_normal((5, 3))
-    for kernel in (levrf.GaussianKernel(), levrf.LaplacianKernel(), levrf.MaternKernel()):
+    for kernel in (levrf.GaussianKernel(1.0), levrf.LaplacianKernel(1.0), levrf.MaternKernel(bandwidth=1.0)):
         assert isinstance(kernel, ShiftInvariantKernel)
         W = kernel.sample(8, 3, 0)
         proj = X @ W.numpy().T

@@ -77,7 +77,7 @@ def test_pool_gram_is_leave_one_out_leverage_under_the_pool_estimate_of_K(X):
 
 def test_pool_gram_limit(X):
     with pytest.raises(ValueError, match="pool_gram"):
-        pool_gram_leverage(levrf.GaussianKernel(), X, np.ones((9000, 3)), 0.1)
+        pool_gram_leverage(levrf.GaussianKernel(1.0), X, np.ones((9000, 3)), 0.1)
 
 
 @pytest.mark.parametrize("method", ["approximate", "nystrom"])

@@ -195,7 +195,7 @@ def test_surrogate_closed_forms(Xu):
 
 def test_surrogate_refuses_other_kernels(X):
     with pytest.raises(ValueError, match="surrogate"):
-        levrf.RandomFeatures(levrf.GaussianKernel(), sampling="surrogate").fit(X.numpy())
+        levrf.RandomFeatures(levrf.GaussianKernel(1.0), sampling="surrogate").fit(X.numpy())
 
 
 def test_mixture_bounds_importance_weights(X):

@@ -140,7 +140,7 @@ def test_scorer_statistical_dimension_and_at_alpha(X):
     ],
 )
 def test_invalid_inputs(X, kwargs, error, match):
-    args = {"kernel": levrf.GaussianKernel(), "X": X, "W": np.ones((3, 3)), "alpha": 0.1, **kwargs}
+    args = {"kernel": levrf.GaussianKernel(1.0), "X": X, "W": np.ones((3, 3)), "alpha": 0.1, **kwargs}
     with pytest.raises(error, match=match):
         levrf.ridge_leverage(**args)
 

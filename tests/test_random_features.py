@@ -64,7 +64,7 @@ def test_psi_psi_t_converges_to_k(name, X):
 
 
 def test_same_seed_same_psi_different_seed_different(X):
-    kernel = levrf.GaussianKernel()
+    kernel = levrf.GaussianKernel(1.0)
     a = levrf.RandomFeatures(kernel, n_features=50, random_state=1).fit_transform(X)
     b = levrf.RandomFeatures(kernel, n_features=50, random_state=1).fit_transform(X)
     c = levrf.RandomFeatures(kernel, n_features=50, random_state=2).fit_transform(X)
@@ -99,7 +99,7 @@ def test_fit_transform_equals_fit_then_transform(X):
 
 
 def test_transform_new_rows_uses_fitted_weights(X, rng):
-    rf = levrf.RandomFeatures(levrf.GaussianKernel(), n_features=30, random_state=0).fit(X)
+    rf = levrf.RandomFeatures(levrf.GaussianKernel(1.0), n_features=30, random_state=0).fit(X)
     Y = rng.standard_normal((5, 4))
     expected = rf.kernel_.features(Y, rf.weights_).reshape(5, -1).numpy() / math.sqrt(30)
     np.testing.assert_allclose(rf.transform(Y), expected, rtol=0, atol=1e-15)
@@ -116,8 +116,8 @@ def test_pandas_and_torch_inputs(X):
 
 
 def test_float32_option(X):
-    rf64 = levrf.RandomFeatures(levrf.GaussianKernel(), n_features=20, random_state=0)
-    rf32 = levrf.RandomFeatures(levrf.GaussianKernel(), n_features=20, random_state=0, dtype="float32")
+    rf64 = levrf.RandomFeatures(levrf.GaussianKernel(1.0), n_features=20, random_state=0)
+    rf32 = levrf.RandomFeatures(levrf.GaussianKernel(1.0), n_features=20, random_state=0, dtype="float32")
     Psi32 = rf32.fit_transform(X)
     assert Psi32.dtype == np.float32
     np.testing.assert_allclose(Psi32, rf64.fit_transform(X), rtol=0, atol=1e-5)

@@ -216,9 +216,9 @@ def test_check_network_input():
 
 
 def _estimators():
-    yield "features", lambda rs: levrf.RandomFeatures(levrf.GaussianKernel(), n_features=8, random_state=rs)
-    yield "rf-ridge", lambda rs: levrf.RandomFeatureRidge(levrf.GaussianKernel(), n_features=8, random_state=rs)
-    yield "rf-ridge-cv", lambda rs: levrf.RandomFeatureRidgeCV(kernel=levrf.GaussianKernel(), n_features=8,
+    yield "features", lambda rs: levrf.RandomFeatures(levrf.GaussianKernel(1.0), n_features=8, random_state=rs)
+    yield "rf-ridge", lambda rs: levrf.RandomFeatureRidge(levrf.GaussianKernel(1.0), n_features=8, random_state=rs)
+    yield "rf-ridge-cv", lambda rs: levrf.RandomFeatureRidgeCV(kernel=levrf.GaussianKernel(1.0), n_features=8,
                                                                random_state=rs)
 
 

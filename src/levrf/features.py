@@ -35,18 +35,34 @@ from ._validation import (
 )
 from .config import get_budget
 from .kernels import GaussianKernel, Kernel
+from .kernels.base import resolve_rows_index
 from .leverage.methods import SCORER_METHODS
 from .leverage.samplers import SAMPLERS, Sampler, make_sampler
 from .rows import Rows, TensorRows, as_rows, is_dask_collection
 
 
 def resolve_kernel(kernel) -> Kernel:
-    """``None`` means ``GaussianKernel(1.0)``; anything else must be a levrf kernel."""
+    """``None`` means ``GaussianKernel()`` (``bandwidth="auto"``); anything else must be a levrf kernel."""
     if kernel is None:
-        return GaussianKernel(1.0)
+        return GaussianKernel()
     if not isinstance(kernel, Kernel):
         raise TypeError(f"kernel must be a levrf kernel (e.g. levrf.GaussianKernel()), got {kernel!r}")
     return kernel
+
+
+def fitted_kernel(kernel, rows: Rows, dtype: str, device: str) -> Kernel:
+    """The estimator's kernel (``None``: ``GaussianKernel()``) in ``dtype`` on ``device``, with
+    ``bandwidth="auto"`` resolved from the training rows: the seeded subsample of
+    :func:`levrf.kernels.base.resolve_rows_index`, gathered by ``rows.take`` (so Dask works)."""
+    kernel = resolve_kernel(kernel).to(dtype, device)
+    if kernel.is_resolved:
+        return kernel
+    return kernel.resolve(rows.take(resolve_rows_index(rows.n_rows)))
+
+
+def kernel_bandwidth(kernel: Kernel) -> float | None:
+    """The number a fitted kernel uses as its bandwidth (``None`` for kernels without one)."""
+    return getattr(kernel, "bandwidth", None)
 
 
 def check_kernel(kernel, name: str = "kernel") -> None:
@@ -87,7 +103,8 @@ RANDOM_FEATURE_CONSTRAINTS = {
 #: :func:`splice_parameter_docs` where a docstring holds ``{name}`` placeholders
 PARAMETER_DOCS = {
     "kernel": """kernel : levrf kernel, default=None
-        Any kernel with random features; ``None`` means ``GaussianKernel(bandwidth=1.0)``.""",
+        Any kernel with random features; ``None`` means ``GaussianKernel()``, whose
+        ``bandwidth="auto"`` is resolved from the training rows in ``fit`` (``bandwidth_``).""",
     "n_features": """n_features : int, default=100
         Number of random weights ``m``; the feature map Ψ has ``m · d2`` columns.""",
     "sampling": """sampling : str, default="gaussian"
@@ -310,6 +327,8 @@ class RandomFeatures(FeatureMap):
     ----------
     kernel_ : levrf kernel
         The kernel in ``dtype`` on ``device``, with ``bandwidth="auto"`` resolved from the rows.
+    bandwidth_ : float or None
+        The bandwidth of ``kernel_`` (``None`` for kernels without one).
     weights_ : torch.Tensor (m, d1)
         The sampled weights.
     importance_ : torch.Tensor (m,)
@@ -376,11 +395,12 @@ class RandomFeatures(FeatureMap):
         if not kernel.has_features:
             raise ValueError(f"kernel {kernel!r} has no random features; use levrf.KernelRidge instead")
         sampler = self._sampler()
-        kernel = kernel.to(self.dtype, self.device)
+        kernel = fitted_kernel(kernel, rows, self.dtype, self.device)
         sample = sampler.draw(kernel, rows.X if rows.in_memory else rows, int(self.n_features),
                               as_generator(check_random_state(self.random_state)))
         like = {"dtype": rows.dtype, "device": rows.device}
         self.kernel_ = kernel
+        self.bandwidth_ = kernel_bandwidth(kernel)
         self.weights_ = sample.weights.to(**like)
         self.importance_ = sample.importance.to(**like)
         self.leverage_ = None if sample.leverage is None else sample.leverage.to(**like)

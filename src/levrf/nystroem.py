@@ -33,7 +33,7 @@ from ._validation import (
     resolve_device,
     resolve_dtype,
 )
-from .features import ESTIMATOR_CONSTRAINTS, FeatureMap, chunk_rows, resolve_kernel
+from .features import ESTIMATOR_CONSTRAINTS, FeatureMap, chunk_rows, fitted_kernel, kernel_bandwidth
 from .kernels import Kernel
 from .leverage.centers import leverage_centers
 from .rows import Rows
@@ -83,7 +83,8 @@ class Nystroem(FeatureMap):
     Parameters
     ----------
     kernel : levrf kernel, default=None
-        ``None`` means ``GaussianKernel(bandwidth=1.0)``.
+        ``None`` means ``GaussianKernel()``; ``bandwidth="auto"`` is resolved from the training
+        rows in ``fit``.
     n_components : int, default=100
         Number of centers M (capped at the number of rows, with a warning).
     centers : {"uniform", "leverage"}, default="uniform"
@@ -102,6 +103,10 @@ class Nystroem(FeatureMap):
 
     Attributes
     ----------
+    kernel_ : levrf kernel
+        The kernel used, in ``dtype`` on ``device``, ``bandwidth="auto"`` resolved.
+    bandwidth_ : float or None
+        The bandwidth of ``kernel_`` (``None`` for kernels without one).
     centers_ : torch.Tensor (M, d)
         The centers C.
     center_indices_ : torch.Tensor (M,)
@@ -169,7 +174,7 @@ class Nystroem(FeatureMap):
         (and, for leverage centers, a uniform subsample of rows) are gathered, the leverage
         scores are a map over the blocks."""
         dtype = resolve_dtype(self.dtype)
-        kernel = resolve_kernel(self.kernel).to(self.dtype, self.device)
+        kernel = fitted_kernel(self.kernel, rows, self.dtype, self.device)
         n = rows.n_rows
         m = int(self.n_components)
         if m > n:
@@ -193,6 +198,7 @@ class Nystroem(FeatureMap):
         C = rows.take(index).to(dtype=dtype, device=resolve_device(self.device))
         self.normalization_, self.eigenvalues_ = nystroem_normalization(check_closed_form(kernel, C), dtype)
         self.kernel_ = kernel
+        self.bandwidth_ = kernel_bandwidth(kernel)
         self.centers_ = C
         self.center_indices_ = index
         self.n_output_features_ = int(self.normalization_.shape[1])

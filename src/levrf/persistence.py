@@ -439,15 +439,21 @@ class ClassSchema:
 
 
 def _kernel_in_place(model, dims) -> None:
-    """``kernel_`` is the estimator's kernel (None: Gaussian(1)) in its dtype on its device."""
-    from .features import resolve_kernel
+    """``kernel_`` is the estimator's kernel (None: ``GaussianKernel()``) in its dtype on its device,
+    ``bandwidth="auto"`` replaced by the learned ``bandwidth_``; ``bandwidth_`` is ``kernel_``'s."""
+    from .features import kernel_bandwidth, resolve_kernel
 
     base = resolve_kernel(model.kernel)
     wanted = {**base.get_params(), "dtype": model.dtype, "device": str(model.device)}
+    if not base.is_resolved:
+        wanted["bandwidth"] = getattr(model, "bandwidth_", None)
     found = {**model.kernel_.get_params(), "device": str(model.kernel_.device)}
     if type(model.kernel_) is not type(base) or found != wanted:
         raise ValueError(f"kernel_ {model.kernel_!r} is not the estimator's kernel {base!r} in "
-                         f"dtype={model.dtype!r} on device={model.device!r}")
+                         f"dtype={model.dtype!r} on device={model.device!r}"
+                         + ("" if base.is_resolved else f" with bandwidth_={wanted['bandwidth']!r}"))
+    if hasattr(model, "bandwidth_") and model.bandwidth_ != kernel_bandwidth(model.kernel_):
+        raise ValueError(f"bandwidth_ = {model.bandwidth_!r} is not the bandwidth of kernel_ {model.kernel_!r}")
 
 
 def _random_features_consistent(model, dims) -> None:
@@ -462,13 +468,18 @@ def _random_features_consistent(model, dims) -> None:
 
 
 def _feature_map_consistent(model, dims) -> None:
-    """``features_`` is what the estimator's fit draws: same parameters (its alpha, see fit)."""
+    """``features_`` is what the estimator's fit draws: same parameters (its alpha, see fit; for a
+    CV over bandwidths, its kernel at the chosen ``bandwidth_``), and ``bandwidth_`` is its."""
     from .ridge.cv import check_alphas
 
     alpha = float(check_alphas(model.alphas).min()) if hasattr(model, "alphas") else float(model.alpha)
-    wanted = model._random_features(alpha).get_params(deep=False)
+    # a CV that tunes the bandwidth draws its features_ with the kernel at the chosen bandwidth_
+    kernel = model._kernel_at(model.bandwidth_) if hasattr(model, "_kernel_at") else None
+    wanted = model._random_features(alpha, kernel=kernel).get_params(deep=False)
     if model.features_.get_params(deep=False) != wanted:
         raise ValueError("features_ was not drawn with the estimator's own parameters")
+    if hasattr(model, "bandwidth_") and model.bandwidth_ != getattr(model.features_, "bandwidth_", None):
+        raise ValueError(f"bandwidth_ = {model.bandwidth_!r} is not features_.bandwidth_")
 
 
 def _single_target_consistent(model, dims) -> None:
@@ -528,6 +539,7 @@ _RANDOM_FEATURES = {
     "n_features_in_": Int(min=1),
     "feature_names_in_": _FEATURE_NAMES,
     "kernel_": KernelKind(),
+    "bandwidth_": optional(Float(none=True, min=0.0)),
     "weights_": Tensor(shape=("n_features", "n_features_in_")),
     "importance_": Tensor(shape=("n_features",)),
     "leverage_": Tensor(shape=("n_features",), none=True),
@@ -543,6 +555,7 @@ _FEATURE_RIDGE = {
     "n_features_in_": Int(min=1, equals="features_.n_features_in_"),
     "feature_names_in_": _FEATURE_NAMES,
     "features_": Estimator(classes=("RandomFeatures",)),
+    "bandwidth_": optional(Float(none=True, min=0.0)),
     "coef_": Tensor(shape=("features_.n_output_features_", "?targets")),
     "intercept_": Tensor(shape=("?targets",)),
 }
@@ -552,6 +565,7 @@ _EXACT_RIDGE = {
     "feature_names_in_": _FEATURE_NAMES,
     "_torch_dtype": TorchDtype(),
     "kernel_": KernelKind(),
+    "bandwidth_": optional(Float(none=True, min=0.0)),
     "X_fit_": Tensor(shape=("?rows", "n_features_in_")),
     "dual_coef_": Tensor(shape=("?rows", "?targets")),
     "intercept_": Tensor(shape=("?targets",)),
@@ -590,6 +604,8 @@ SCHEMA: dict[str, ClassSchema] = {
         "levrf.ridge.RandomFeatureRidgeCV",
         {**_FEATURE_RIDGE, "_single_target": Bool(), "alpha_": Float(min=0.0), "best_score_": Float(max=0.0),
          "cv_mse_": Array(_FLOATS, shape=("alphas",)),
+         "bandwidths_": optional(Array(_FLOATS, shape=("?bandwidths",), none=True)),
+         "cv_mse_grid_": optional(Array(_FLOATS, shape=("?bandwidths", "alphas"))),
          "cv_results_": optional(Array(_FLOATS, shape=[("?rows", "alphas"), ("?rows", "?targets", "alphas")]))},
         _LEVRF_CHECKS, (_feature_map_consistent, _single_target_consistent, _cv_choice_consistent)),
     "KernelRidge": ClassSchema(

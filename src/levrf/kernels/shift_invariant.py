@@ -41,6 +41,41 @@ def check_bandwidth(value, name: str = "bandwidth") -> float:
     return value
 
 
+def check_bandwidth_parameter(value, name: str = "bandwidth") -> float | str:
+    """``"auto"`` or a real number in :data:`BANDWIDTH_RANGE` (what the kernels' constructors take)."""
+    if isinstance(value, str):
+        if value == "auto":
+            return value
+        raise TypeError(f"{name} must be 'auto' or a real number, got the string {value!r}")
+    return check_bandwidth(value, name)
+
+
+def median_pairwise(distances: torch.Tensor) -> float:
+    """The median of ``distances[i, j]`` over the pairs i < j (float64).
+
+    The median of the nonzero pairs where more than half are 0 (duplicated rows, a column of
+    few values), and 1 when every pair is 0 (a single row, constant data): never 0.
+    """
+    n = distances.shape[0]
+    i, j = torch.triu_indices(n, n, offset=1, device=distances.device)
+    pairs = distances[i, j].to(torch.float64)
+    median = _median(pairs)
+    if median == 0.0:
+        positive = pairs[pairs > 0]
+        median = _median(positive) if positive.numel() else 1.0
+    return median
+
+
+def _median(values: torch.Tensor) -> float:
+    """The median, the mean of the two middle values for an even count (``torch.median`` takes
+    the lower one); 0 for no values."""
+    if values.numel() == 0:
+        return 0.0
+    ordered = values.sort().values
+    half = ordered.numel() // 2
+    return float(ordered[half]) if ordered.numel() % 2 else 0.5 * (float(ordered[half - 1]) + float(ordered[half]))
+
+
 def _largest_row_norm(A: torch.Tensor) -> float:
     """max_i ‖a_i‖ without overflowing the squares (rows scaled by the largest |entry| first)."""
     A = A.detach()  # a check, not part of the graph (the gradient path calls it too)
@@ -71,8 +106,13 @@ class ShiftInvariantKernel(Kernel):
 
     Parameters
     ----------
-    bandwidth : float in [2⁻⁵¹¹, 2⁵¹¹] ≈ [1.49e-154, 6.70e153]
-        Length scale σ; the range keeps σ² and 1/σ² normal float64 numbers.
+    bandwidth : "auto" or float in [2⁻⁵¹¹, 2⁵¹¹] ≈ [1.49e-154, 6.70e153], default="auto"
+        Length scale σ; the range keeps σ² and 1/σ² normal float64 numbers. ``"auto"``: the
+        median heuristic, σ = ``AUTO_FACTOR`` × the median pairwise distance (L1 for the
+        Laplacian, L2 otherwise) of ≤ 1,000 training rows (a seeded subsample), measured by the
+        estimators in ``fit`` (their ``bandwidth_``), by :meth:`resolve` and by ``kernel(X, Z)``
+        (from ``X``); ``sample`` and ``features`` need a number and raise ``ValueError``. See
+        ``docs/ridge.md`` for the measurement behind the rule.
 
     Notes
     -----
@@ -83,12 +123,37 @@ class ShiftInvariantKernel(Kernel):
     change) when its norm is far above its spread. An overflowing ``X @ W.T`` is refused.
     """
 
-    def __init__(self, bandwidth: float = 1.0, *, dtype: str = "float64", device: str = "cpu") -> None:
+    #: σ = AUTO_FACTOR × the median pairwise distance for ``bandwidth="auto"``
+    AUTO_FACTOR: float = 1.0
+    #: the distance whose median ``"auto"`` takes: ``"l2"`` or ``"l1"``
+    AUTO_DISTANCE: str = "l2"
+
+    def __init__(self, bandwidth: float | str = "auto", *, dtype: str = "float64", device: str = "cpu") -> None:
         super().__init__(dtype=dtype, device=device)
-        self.bandwidth = check_bandwidth(bandwidth, "bandwidth")
+        self.bandwidth = check_bandwidth_parameter(bandwidth, "bandwidth")
 
     def _param_names(self) -> tuple[str, ...]:
         return ("bandwidth", *super()._param_names())
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.bandwidth != "auto"
+
+    @property
+    def length_scale(self) -> float:
+        """σ as a number (a ``ValueError`` while the bandwidth is ``"auto"``)."""
+        self._require_resolved()
+        return self.bandwidth
+
+    def _resolve(self, S: torch.Tensor) -> Kernel:
+        S = S.to(torch.float64)
+        if self.AUTO_DISTANCE == "l1":
+            distances = scaled_l1_distances(S, S, 1.0)
+        else:
+            distances = scaled_sq_distances(S, S, 1.0).sqrt_()
+        low, high = BANDWIDTH_RANGE
+        sigma = min(max(self.AUTO_FACTOR * median_pairwise(distances), low), high)
+        return type(self)(**{**self.get_params(), "bandwidth": sigma})
 
     def feature_dim(self, d: int) -> int:
         return 2
@@ -132,34 +197,36 @@ class GaussianKernel(ShiftInvariantKernel):
     """
 
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        return scaled_sq_distances(X, Z, self.bandwidth).mul_(-0.5).exp_()
+        return scaled_sq_distances(X, Z, self.length_scale).mul_(-0.5).exp_()
 
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
-        return standard_normal((m, d), gen) / self.bandwidth
+        return standard_normal((m, d), gen) / self.length_scale
 
     def uniform_dim(self, d: int) -> int:
         return d
 
     def _from_uniform(self, U: torch.Tensor, d: int) -> torch.Tensor:
-        return torch.special.ndtri(U) / self.bandwidth
+        return torch.special.ndtri(U) / self.length_scale
 
 
 class LaplacianKernel(ShiftInvariantKernel):
     """``K(x, z) = exp(-‖x − z‖₁ / σ)`` (L1 distance, as scikit-learn's ``laplacian_kernel``
     with ``gamma = 1/σ``); ``p`` = product of Cauchy(0, 1/σ) coordinates."""
 
+    AUTO_DISTANCE = "l1"
+
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        return scaled_l1_distances(X, Z, self.bandwidth).neg_().exp_()
+        return scaled_l1_distances(X, Z, self.length_scale).neg_().exp_()
 
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         u = torch.rand((m, d), generator=gen, dtype=torch.float64, device=gen.device)
-        return torch.tan(math.pi * (u - 0.5)) / self.bandwidth
+        return torch.tan(math.pi * (u - 0.5)) / self.length_scale
 
     def uniform_dim(self, d: int) -> int:
         return d
 
     def _from_uniform(self, U: torch.Tensor, d: int) -> torch.Tensor:
-        return torch.tan(math.pi * (U - 0.5)) / self.bandwidth
+        return torch.tan(math.pi * (U - 0.5)) / self.length_scale
 
 
 #: r = ‖x − z‖/σ beyond which the Matérn kernel is 0 in float64 and float32
@@ -179,7 +246,7 @@ class MaternKernel(ShiftInvariantKernel):
     SUPPORTED_NU = (0.5, 1.5, 2.5)
 
     def __init__(
-        self, nu: float = 1.5, bandwidth: float = 1.0, *, dtype: str = "float64", device: str = "cpu"
+        self, nu: float = 1.5, bandwidth: float | str = "auto", *, dtype: str = "float64", device: str = "cpu"
     ) -> None:
         if isinstance(nu, bool) or not isinstance(nu, numbers.Real) or float(nu) not in self.SUPPORTED_NU:
             raise ValueError(f"nu must be a finite number > 0, one of {self.SUPPORTED_NU}, got {nu!r}")
@@ -191,7 +258,7 @@ class MaternKernel(ShiftInvariantKernel):
 
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
         # beyond r = 1e4 every ν's K underflows to 0; the clamp keeps (1 + s)·exp(-s) from inf·0
-        r = scaled_sq_distances(X, Z, self.bandwidth).sqrt_().clamp_max_(_FAR)
+        r = scaled_sq_distances(X, Z, self.length_scale).sqrt_().clamp_max_(_FAR)
         if self.nu == 0.5:
             return torch.exp(-r)
         if self.nu == 1.5:
@@ -204,7 +271,7 @@ class MaternKernel(ShiftInvariantKernel):
         dof = int(round(2 * self.nu))  # 1, 3 or 5: a chi-square as a sum of squared normals
         chi2 = standard_normal((m, dof), gen).pow(2).sum(1, keepdim=True)
         g = standard_normal((m, d), gen)
-        return g / (self.bandwidth * torch.sqrt(chi2 / dof))
+        return g / (self.length_scale * torch.sqrt(chi2 / dof))
 
     def uniform_dim(self, d: int) -> int:
         return d + 1  # d normal coordinates and the χ² radius
@@ -213,4 +280,4 @@ class MaternKernel(ShiftInvariantKernel):
         dof = 2.0 * self.nu
         g = torch.special.ndtri(U[:, :d])
         chi2 = numpy_to_torch(2.0 * gammaincinv(dof / 2.0, U[:, d].numpy()))[:, None]  # χ²_dof quantile
-        return g / (self.bandwidth * torch.sqrt(chi2 / dof))
+        return g / (self.length_scale * torch.sqrt(chi2 / dof))

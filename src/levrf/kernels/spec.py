@@ -22,6 +22,8 @@ KERNELS: dict[str, type[Kernel]] = {
 }
 _INT_PARAMS = {"order", "depth"}
 _STR_PARAMS = {"dtype", "device"}
+#: parameters that may also be the word "auto" (resolved from data)
+_AUTO_PARAMS = {"bandwidth"}
 
 
 def kernel_from_spec(spec: str, *, default_bandwidth: float | None = None) -> Kernel:
@@ -50,7 +52,8 @@ def kernel_from_spec(spec: str, *, default_bandwidth: float | None = None) -> Ke
             raise ValueError(f"kernel parameter {key!r} is given twice in {spec!r}")
         try:
             params[key] = (
-                value.strip() if key in _STR_PARAMS else int(value) if key in _INT_PARAMS else float(value)
+                value.strip() if key in _STR_PARAMS or (key in _AUTO_PARAMS and value.strip() == "auto")
+                else int(value) if key in _INT_PARAMS else float(value)
             )
         except ValueError as exc:
             kind = "an integer" if key in _INT_PARAMS else "a number"

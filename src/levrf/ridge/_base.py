@@ -18,7 +18,8 @@ def working_dtype_device(est) -> tuple[torch.dtype, torch.device]:
 
 
 def kernel_on(kernel, dtype: str, device: str) -> Kernel:
-    """The estimator's kernel (``None`` → ``GaussianKernel(1.0)``) computing in ``dtype`` on ``device``."""
+    """The estimator's kernel (``None`` → ``GaussianKernel()``) computing in ``dtype`` on ``device``
+    (``bandwidth="auto"`` unresolved: see :func:`levrf.features.fitted_kernel`)."""
     return resolve_kernel(kernel).to(dtype, device)
 
 

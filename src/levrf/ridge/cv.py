@@ -21,9 +21,24 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.model_selection import KFold, check_cv
 
-from .._validation import Boolean, Checked, Integer, NoneValue, deprecate_positional_args
-from ..features import RANDOM_FEATURE_CONSTRAINTS, slim_copy, splice_parameter_docs
+from .._validation import (
+    Boolean,
+    Checked,
+    Integer,
+    NoneValue,
+    Options,
+    check_random_state,
+    deprecate_positional_args,
+)
+from ..features import (
+    RANDOM_FEATURE_CONSTRAINTS,
+    fitted_kernel,
+    resolve_kernel,
+    slim_copy,
+    splice_parameter_docs,
+)
 from ..kernels import Kernel
+from ..kernels.shift_invariant import check_bandwidth
 from ..rows import Rows
 from ._base import check_finite, working_dtype_device
 from .blocks import held_out_error_block, loo_block, loo_errors, normal_equations_block
@@ -47,6 +62,25 @@ def check_alphas(alphas, name: str = "alphas") -> np.ndarray:
     if not np.all(np.isfinite(a)) or np.any(a <= 0):
         raise ValueError(f"{name} must all be finite and > 0, got {a}")
     return a
+
+
+#: ``bandwidths="auto"`` with a ``bandwidth="auto"`` kernel: these multiples of the resolved value
+AUTO_BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
+
+
+def check_bandwidths(bandwidths, name: str = "bandwidths") -> np.ndarray:
+    """A non-empty 1-D array of bandwidths (each as :func:`levrf.kernels.shift_invariant.check_bandwidth`)."""
+    if isinstance(bandwidths, str | bytes):
+        raise TypeError(f"{name} must be None, 'auto' or a sequence of positive numbers, got {bandwidths!r}")
+    try:
+        b = np.atleast_1d(np.asarray(bandwidths))
+    except Exception as exc:
+        raise TypeError(f"{name} must be a sequence of positive numbers: {exc}") from exc
+    if b.dtype == bool or b.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a sequence of positive numbers, got dtype {b.dtype}")
+    if b.ndim != 1 or b.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {b.shape}")
+    return np.array([check_bandwidth(float(v), f"{name}[{i}]") for i, v in enumerate(b)])
 
 
 def check_splitter(cv, name: str = "cv") -> None:
@@ -138,6 +172,14 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         Theorem 3.3 holds for all of them.
     {pool_size}
     {leverage_method}
+    bandwidths : "auto", None or sequence of float, default="auto"
+        Candidate bandwidths, tuned together with α. ``"auto"``: with a kernel whose bandwidth
+        is ``"auto"`` (the default kernel), ``(0.5, 1, 2)`` × the resolved median heuristic; with
+        a kernel that has a number (or no bandwidth), that kernel as it is. ``None``: the
+        kernel as it is. A sequence of numbers: those bandwidths (the kernel must have one).
+        For each bandwidth the features are drawn again with the same seed and every α is
+        scored from its eigen-path; the pair with the smallest held-out error is chosen (the
+        first bandwidth, then the first α, of equally good ones).
     cv : None, int or CV splitter, default=None
         ``None``: efficient leave-one-out (or GCV). An int k: k-fold; or any scikit-learn
         splitter. For K-fold the features are still drawn on all of ``X`` (a leverage sampler
@@ -156,10 +198,16 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
     ----------
     alpha_ : float
         The chosen ridge parameter.
+    bandwidth_ : float or None
+        The chosen bandwidth (the kernel's own when it is not tuned; ``None`` without one).
+    bandwidths_ : ndarray of shape (n_bandwidths,) or None
+        The bandwidths scored (one when the bandwidth is not tuned; ``None`` without one).
     best_score_ : float
         Minus the mean squared held-out error at ``alpha_`` (higher is better, as in sklearn).
     cv_mse_ : ndarray of shape (n_alphas,)
-        Mean squared held-out error of every α.
+        Mean squared held-out error of every α, at ``bandwidth_``.
+    cv_mse_grid_ : ndarray of shape (n_bandwidths, n_alphas)
+        Mean squared held-out error of every pair (bandwidths in the order of ``bandwidths_``).
     cv_results_ : ndarray of shape (n_samples, n_alphas) or (n_samples, n_targets, n_alphas)
         Squared LOO (or GCV) errors; only with ``store_cv_results=True``.
     features_ : levrf.RandomFeatures
@@ -175,6 +223,7 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
     _parameter_constraints = {
         **{k: v for k, v in RANDOM_FEATURE_CONSTRAINTS.items() if k != "alpha"},
         "alphas": Checked(check_alphas, "a non-empty sequence of numbers > 0"),
+        "bandwidths": [NoneValue(), Options("auto"), Checked(check_bandwidths, "a non-empty sequence of bandwidths")],
         "cv": [NoneValue(), Integer(2), Checked(check_splitter, "a CV splitter")],
         "gcv": Boolean(),
         "store_cv_results": Boolean(),
@@ -192,6 +241,7 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         sampling_alpha="auto",
         pool_size: int | None = None,
         leverage_method: str = "exact",
+        bandwidths="auto",
         cv=None,
         gcv: bool = False,
         store_cv_results: bool = False,
@@ -208,6 +258,7 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         self.sampling_alpha = sampling_alpha
         self.pool_size = pool_size
         self.leverage_method = leverage_method
+        self.bandwidths = bandwidths
         self.cv = cv
         self.gcv = gcv
         self.store_cv_results = store_cv_results
@@ -220,24 +271,80 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
     def _validate_extra(self) -> None:
         if self.cv is not None and (self.gcv or self.store_cv_results):
             raise ValueError("gcv=True and store_cv_results=True need cv=None (leave-one-out)")
+        if not isinstance(self.bandwidths, str) and self.bandwidths is not None \
+                and not hasattr(resolve_kernel(self.kernel), "bandwidth"):
+            raise ValueError(f"bandwidths={self.bandwidths!r} needs a kernel with a bandwidth, got "
+                             f"{resolve_kernel(self.kernel)!r}; use bandwidths=None")
+
+    def _tunes_bandwidth(self) -> bool:
+        """Whether fit scores a grid of bandwidths (decided by the parameters alone)."""
+        kernel = resolve_kernel(self.kernel)
+        if self.bandwidths is None or not hasattr(kernel, "bandwidth"):
+            return False
+        return not (isinstance(self.bandwidths, str) and kernel.is_resolved)
+
+    def _kernel_at(self, bandwidth) -> Kernel | None:
+        """The kernel the features are drawn with at ``bandwidth`` (``None``: the estimator's own,
+        when the bandwidth is not tuned)."""
+        if not self._tunes_bandwidth():
+            return None
+        kernel = resolve_kernel(self.kernel)
+        return type(kernel)(**{**kernel.get_params(), "bandwidth": float(bandwidth)})
+
+    def _bandwidth_grid(self, rows: Rows) -> np.ndarray | None:
+        """The bandwidths to score, or ``None`` when the kernel is used as it is."""
+        if not self._tunes_bandwidth():
+            return None
+        if isinstance(self.bandwidths, str):  # "auto" with an "auto" kernel
+            auto = fitted_kernel(self.kernel, rows, self.dtype, self.device).bandwidth
+            return np.array([factor * auto for factor in AUTO_BANDWIDTH_FACTORS])
+        return check_bandwidths(self.bandwidths)
 
     def _fit_rows(self, rows: Rows) -> None:
         dtype, device = working_dtype_device(self)
         alphas_np = check_alphas(self.alphas)
         alphas = torch.as_tensor(alphas_np, dtype=dtype, device=device)
-        self.features_ = self._random_features(float(alphas_np.min())).fit_rows(rows)
+        grid = self._bandwidth_grid(rows)
+        if grid is None:  # the kernel as it is: one feature draw
+            self.features_ = self._random_features(float(alphas_np.min())).fit_rows(rows)
+            path, mse = self._score_alphas(rows, alphas)
+            self.bandwidth_ = self.features_.bandwidth_
+            self.bandwidths_ = None if self.bandwidth_ is None else np.array([self.bandwidth_])
+            self.cv_mse_grid_ = mse[None, :]
+        else:
+            # one seed for every bandwidth: the same draws, rescaled (a Generator advances once)
+            generator = isinstance(self.random_state, np.random.Generator | np.random.RandomState)
+            seed = check_random_state(self.random_state) if generator else self.random_state
+            rows_mse, best = [], None
+            for bandwidth in grid:
+                features = self._random_features(float(alphas_np.min()), kernel=self._kernel_at(bandwidth))
+                features.random_state = seed
+                self.features_ = features.fit_rows(rows)
+                path, mse = self._score_alphas(rows, alphas)
+                rows_mse.append(mse)
+                if best is None or mse.min() < best[0]:
+                    best = (mse.min(), float(bandwidth), self.features_, path, getattr(self, "cv_results_", None))
+            _, self.bandwidth_, self.features_, path, results = best
+            if self.store_cv_results:
+                self.cv_results_ = results
+            self.bandwidths_ = np.asarray(grid, dtype=np.float64)
+            self.cv_mse_grid_ = np.stack(rows_mse)
+            mse = rows_mse[int(np.flatnonzero(self.bandwidths_ == self.bandwidth_)[0])]
+        best_alpha = int(np.argmin(mse))
+        self.cv_mse_ = mse
+        self.alpha_ = float(alphas_np[best_alpha])
+        self.best_score_ = -float(mse[best_alpha])
+        self.coef_ = check_finite(path.coef(best_alpha), "ridge coefficients")
+        self.intercept_ = check_finite(path.intercept(self.coef_), "intercept")
+
+    def _score_alphas(self, rows: Rows, alphas: torch.Tensor):
+        """The eigen-path of ``features_`` and the held-out MSE (n_alphas,) of every α."""
         features = slim_copy(self.features_)
         if self.cv is None:
             path, sq_err = self._leave_one_out(rows, features, alphas)
         else:
             path, sq_err = self._k_fold(rows, features, alphas)
-        mse = check_finite(sq_err, "cross-validation errors").cpu().numpy()
-        best = int(np.argmin(mse))
-        self.cv_mse_ = mse
-        self.alpha_ = float(alphas_np[best])
-        self.best_score_ = -float(mse[best])
-        self.coef_ = check_finite(path.coef(best), "ridge coefficients")
-        self.intercept_ = check_finite(path.intercept(self.coef_), "intercept")
+        return path, check_finite(sq_err, "cross-validation errors").cpu().numpy()
 
     def _leave_one_out(self, rows: Rows, features, alphas: torch.Tensor):
         n, k = rows.n_rows, rows.n_targets

@@ -11,7 +11,13 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from .._validation import Boolean, Real, ValidatedParameters, deprecate_positional_args
-from ..features import ESTIMATOR_CONSTRAINTS, chunk_rows, splice_parameter_docs
+from ..features import (
+    ESTIMATOR_CONSTRAINTS,
+    chunk_rows,
+    fitted_kernel,
+    kernel_bandwidth,
+    splice_parameter_docs,
+)
 from ..rows import Rows
 from ._base import check_finite, kernel_on, working_dtype_device
 from .classification import RidgeClassifierMixin
@@ -73,7 +79,8 @@ class _KernelRidgeCore(ValidatedParameters, BaseEstimator):
                 "kernel matrix in memory; RandomFeatureRidge and RandomFeatureRidgeCV accept them"
             )
         self._torch_dtype, _ = working_dtype_device(self)
-        self.kernel_ = kernel_on(self.kernel, self.dtype, self.device)
+        self.kernel_ = fitted_kernel(self.kernel, rows, self.dtype, self.device)
+        self.bandwidth_ = kernel_bandwidth(self.kernel_)
         self.X_fit_ = rows.X.clone()
         K = check_finite(self._kernel_matrix(self.X_fit_), "kernel values K(X, X)")
         K.diagonal().add_(float(self.alpha))
@@ -123,7 +130,8 @@ class KernelRidge(RidgeRegressorMixin, RegressorMixin, _KernelRidgeCore):
     Parameters
     ----------
     kernel : levrf kernel, default=None
-        Any levrf kernel, closed-form-only ones too; ``None`` means ``GaussianKernel(bandwidth=1.0)``.
+        Any levrf kernel, closed-form-only ones too; ``None`` means ``GaussianKernel()``, whose
+        ``bandwidth="auto"`` is resolved from the training rows in ``fit``.
     alpha : float, default=1.0
         Ridge parameter λ > 0 (the system is ``K + αI``, not scaled by n).
     {batch_size}
@@ -143,7 +151,9 @@ class KernelRidge(RidgeRegressorMixin, RegressorMixin, _KernelRidgeCore):
     X_fit_ : torch.Tensor of shape (n_samples, n_features_in_)
         A copy of the training inputs.
     kernel_ : levrf kernel
-        The kernel used, on ``device`` and in ``dtype``.
+        The kernel used, on ``device`` and in ``dtype``, with ``bandwidth="auto"`` resolved.
+    bandwidth_ : float or None
+        The bandwidth of ``kernel_`` (``None`` for kernels without one).
     jitter_ : float
         Diagonal jitter that had to be added (0.0 normally).
     n_features_in_ : int
@@ -167,7 +177,8 @@ class KernelRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _KernelRidgeC
     Parameters
     ----------
     kernel : levrf kernel, default=None
-        Any levrf kernel, closed-form-only ones too; ``None`` means ``GaussianKernel(bandwidth=1.0)``.
+        Any levrf kernel, closed-form-only ones too; ``None`` means ``GaussianKernel()``, whose
+        ``bandwidth="auto"`` is resolved from the training rows in ``fit``.
     alpha : float, default=1.0
         Ridge parameter λ > 0 (the system is ``K + αI``, not scaled by n).
     {batch_size}
@@ -185,6 +196,7 @@ class KernelRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _KernelRidgeC
     intercept_ : torch.Tensor of shape (1 or n_classes,)
     X_fit_ : torch.Tensor
     kernel_ : levrf kernel
+    bandwidth_ : float or None
     jitter_ : float
     n_features_in_ : int
     feature_names_in_ : ndarray of str

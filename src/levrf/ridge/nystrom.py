@@ -39,10 +39,11 @@ class _NystroemMap:
     """The Nyström feature map of an estimator's parameters, where the random-feature
     estimators build their :class:`levrf.RandomFeatures`."""
 
-    def _random_features(self, alpha: float) -> Nystroem:
-        """An unfitted Nystroem with this estimator's parameters, its centers meant for ``alpha``."""
+    def _random_features(self, alpha: float, *, kernel=None) -> Nystroem:
+        """An unfitted Nystroem with this estimator's parameters, its centers meant for ``alpha``
+        (and ``kernel`` in place of the estimator's own, when given)."""
         return Nystroem(
-            self.kernel,
+            self.kernel if kernel is None else kernel,
             n_components=self.n_components,
             centers=self.centers,
             alpha=alpha,
@@ -105,7 +106,7 @@ class NystromRidge(RidgeRegressorMixin, RegressorMixin, _NystromRidgeCore):
     ----------
     kernel : levrf kernel, default=None
         Any kernel with a closed form (``DeepReLUNTK`` included); ``None`` means
-        ``GaussianKernel(bandwidth=1.0)``.
+        ``GaussianKernel()`` (``bandwidth="auto"``, resolved from the training rows).
     n_components : int, default=100
         Number of centers M (capped at the number of rows).
     centers : {"uniform", "leverage"}, default="uniform"
@@ -191,6 +192,9 @@ class NystromRidgeCV(_NystroemMap, RandomFeatureRidgeCV):
     alphas : sequence of float, default=(0.1, 1.0, 10.0)
     n_components : int, default=100
     centers : {"uniform", "leverage"}, default="uniform"
+    bandwidths : "auto", None or sequence of float, default="auto"
+        Candidate bandwidths tuned with α (see :class:`levrf.RandomFeatureRidgeCV`); the
+        centers are drawn again, with the same seed, for each.
     cv : None, int or CV splitter, default=None
         ``None``: efficient leave-one-out (or GCV); see :class:`levrf.RandomFeatureRidgeCV`.
     gcv : bool, default=False
@@ -203,8 +207,11 @@ class NystromRidgeCV(_NystroemMap, RandomFeatureRidgeCV):
     Attributes
     ----------
     alpha_ : float
+    bandwidth_ : float or None
+    bandwidths_ : ndarray of shape (n_bandwidths,) or None
     best_score_ : float
     cv_mse_ : ndarray of shape (n_alphas,)
+    cv_mse_grid_ : ndarray of shape (n_bandwidths, n_alphas)
     cv_results_ : ndarray
         Only with ``store_cv_results=True``.
     features_ : levrf.Nystroem
@@ -217,7 +224,7 @@ class NystromRidgeCV(_NystroemMap, RandomFeatureRidgeCV):
     _parameter_constraints = {
         **NYSTROEM_CONSTRAINTS,
         **{k: v for k, v in RandomFeatureRidgeCV._parameter_constraints.items()
-           if k in ("alphas", "cv", "gcv", "store_cv_results", "fit_intercept")},
+           if k in ("alphas", "bandwidths", "cv", "gcv", "store_cv_results", "fit_intercept")},
     }
 
     @deprecate_positional_args
@@ -228,6 +235,7 @@ class NystromRidgeCV(_NystroemMap, RandomFeatureRidgeCV):
         alphas=(0.1, 1.0, 10.0),
         n_components: int = 100,
         centers: str = "uniform",
+        bandwidths="auto",
         cv=None,
         gcv: bool = False,
         store_cv_results: bool = False,
@@ -241,6 +249,7 @@ class NystromRidgeCV(_NystroemMap, RandomFeatureRidgeCV):
         self.alphas = alphas
         self.n_components = n_components
         self.centers = centers
+        self.bandwidths = bandwidths
         self.cv = cv
         self.gcv = gcv
         self.store_cv_results = store_cv_results

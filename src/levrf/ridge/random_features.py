@@ -196,10 +196,11 @@ class FeatureRidgeParams(ValidatedParameters, BaseEstimator):
         """The ``gram_dtype`` as a torch dtype (``None`` → ``dtype``)."""
         return resolve_dtype(self.dtype if self.gram_dtype is None else self.gram_dtype)
 
-    def _random_features(self, alpha: float) -> RandomFeatures:
-        """An unfitted RandomFeatures with this estimator's sampling parameters."""
+    def _random_features(self, alpha: float, *, kernel=None) -> RandomFeatures:
+        """An unfitted RandomFeatures with this estimator's sampling parameters (and ``kernel``
+        in place of the estimator's own, when given: a CV's kernel at one of its bandwidths)."""
         return RandomFeatures(
-            kernel=self.kernel,
+            kernel=self.kernel if kernel is None else kernel,
             n_features=self.n_features,
             sampling=self.sampling,
             alpha=alpha,
@@ -249,6 +250,7 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
                 "passes are not implemented); use gram_dtype=None"
             )
         self.features_ = self._random_features(alpha).fit_rows(rows)
+        self.bandwidth_ = self.features_.bandwidth_
         features = slim_copy(self.features_)
         sums = rows.sum(normal_equations_block, features, (), gram_dtype)
         # the Cholesky factorization reads the lower triangle only: no mirroring of G
@@ -336,7 +338,10 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
     Attributes
     ----------
     features_ : levrf.RandomFeatures
-        The fitted feature map (weights, importance weights, sampling information).
+        The fitted feature map (weights, importance weights, sampling information); its
+        ``kernel_`` is the kernel used, ``bandwidth="auto"`` resolved.
+    bandwidth_ : float or None
+        The bandwidth used (``features_.bandwidth_``; ``None`` for kernels without one).
     coef_ : torch.Tensor of shape (D, n_targets)
         β.
     intercept_ : torch.Tensor of shape (n_targets,)
@@ -391,6 +396,7 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
     ----------
     classes_ : ndarray of shape (n_classes,)
     features_ : levrf.RandomFeatures
+    bandwidth_ : float or None
     coef_ : torch.Tensor of shape (D, 1 or n_classes)
     intercept_ : torch.Tensor of shape (1 or n_classes,)
     jitter_ : float
