@@ -23,6 +23,7 @@ def test_defaults_are_the_former_constants():
         "chunk_bytes": 128 * 2**20,  # features.DEFAULT_CHUNK_BYTES
         "leverage_chunk_bytes": 64 * 2**20,  # leverage.scores.CHUNK_BYTES
         "leverage_row_chunk": 4096,  # leverage.approximate.ROW_CHUNK
+        "leverage_exact_bytes": 32 * 2**20,  # new: the n x n budget of leverage_method="auto"
         "pair_block_elements": 2**22,  # kernels.base._PAIR_BLOCK
         "train_block_bytes": 4 * 2**20,  # nn.train._TwoLayerEngine.BLOCK_BYTES
     }

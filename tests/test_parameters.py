@@ -90,7 +90,7 @@ BAD = [
     ("pool_size", -3, ValueError, "pool_size must be an integer >= 1, got -3"),
     ("sampling_alpha", "manual", ValueError, "sampling_alpha must be one of 'auto'"),
     ("sampling_alpha", 0.0, ValueError, "sampling_alpha must be a finite number > 0"),
-    ("leverage_method", "magic", ValueError, "leverage_method must be one of 'exact'"),
+    ("leverage_method", "magic", ValueError, "leverage_method must be one of 'auto', 'exact'"),
     ("sampling", "uniform", ValueError, "sampling must be one of"),
     ("dtype", "float16", ValueError, "dtype must be 'float64' or 'float32'"),
     ("device", "tpu", ValueError, "device"),

@@ -90,7 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .experiments import EXPERIMENTS
     from .leverage import SAMPLERS
-    from .tabular import CATEGORICAL_MODES, EXACT_MAX_ROWS, METHODS, MISSING_MODES
+    from .tabular import (
+        CATEGORICAL_MODES,
+        CENTER_MODES,
+        EXACT_MAX_ROWS,
+        FEATURE_KINDS,
+        LEVERAGE_METHODS,
+        METHODS,
+        MISSING_MODES,
+    )
 
     parser = argparse.ArgumentParser(
         prog="levrf", formatter_class=_HelpFormatter, epilog=EXIT_CODES_HELP,
@@ -143,8 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--method", choices=METHODS, default="auto",
                      help="random-features (RandomFeatureRidge) or exact (KernelRidge, an n × n kernel matrix, at "
                           f"most {EXACT_MAX_ROWS:,} rows); auto: exact only for kernels without random features")
-    fit.add_argument("--features", type=_positive_int, default=256, help="number of random weights m")
+    fit.add_argument("--features", type=_positive_int, default=256,
+                     help="number of random weights m (with --features-kind nystrom: of centers)")
     fit.add_argument("--sampling", choices=sorted(SAMPLERS), default="gaussian", help="weight sampler")
+    fit.add_argument("--features-kind", choices=FEATURE_KINDS, default="random",
+                     help="random: random features (RandomFeatureRidge); nystrom: Nyström centers among the rows "
+                          "(NystromRidge, --features centers; any kernel with a closed form)")
+    fit.add_argument("--centers", choices=CENTER_MODES, default="uniform",
+                     help="how --features-kind nystrom chooses its centers")
+    fit.add_argument("--leverage-method", choices=LEVERAGE_METHODS, default="auto",
+                     help="how --sampling leverage/rejection scores weights: exact (an n × n matrix, refused above "
+                          "the leverage_exact_bytes budget, 2,048 rows), approximate (a row subsample, any n), or "
+                          "auto (exact within the budget)")
     fit.add_argument("--alpha", type=_positive_float, default=1e-2, help="ridge parameter α > 0")
     fit.add_argument("--categorical", choices=CATEGORICAL_MODES, default="onehot",
                      help="non-numeric columns: one-hot encode (unseen categories at predict: all zeros), "
@@ -252,7 +270,8 @@ def _fit(args) -> str:
     model, summary = fit_table(args.data, args.target, columns=args.columns, kernel=args.kernel,
                                n_features=args.features, sampling=args.sampling, alpha=args.alpha,
                                seed=args.seed, method=args.method, categorical=args.categorical,
-                               missing=args.missing)
+                               missing=args.missing, features_kind=args.features_kind, centers=args.centers,
+                               leverage_method=args.leverage_method)
     save(model, args.out, key=model_key())
     return f"{summary.describe()}; model written to {args.out}"
 

@@ -9,6 +9,11 @@ Every loop that works in chunks to bound its memory reads its budget here, when 
     The intermediates of one chunk of weights when leverage scores are computed
     (:class:`levrf.leverage.ExactLeverage`, the rejection sampler's feature norms, the
     ``pool_gram`` diagonal blocks).
+``leverage_exact_bytes`` (32 MiB)
+    The largest n × n float64 kernel matrix that exact leverage (``leverage_method="exact"``,
+    the ``"rejection"`` sampler) may build; ``leverage_method="auto"`` uses the exact method
+    up to it (2,048 rows) and a row subsample above. Above it, ``"exact"`` is refused with a
+    message: raise this budget to run it anyway.
 ``leverage_row_chunk`` (4096 rows)
     Rows per chunk when the approximate leverage methods (``nystrom``, ``pool_gram``) stream
     over the data.
@@ -46,6 +51,7 @@ DEFAULTS: dict[str, int] = {
     "chunk_bytes": 128 * 2**20,
     "leverage_chunk_bytes": 64 * 2**20,
     "leverage_row_chunk": 4096,
+    "leverage_exact_bytes": 32 * 2**20,
     "pair_block_elements": 2**22,
     "train_block_bytes": 4 * 2**20,
 }
@@ -87,6 +93,7 @@ def set_config(
     chunk_bytes: int | None = None,
     leverage_chunk_bytes: int | None = None,
     leverage_row_chunk: int | None = None,
+    leverage_exact_bytes: int | None = None,
     pair_block_elements: int | None = None,
     train_block_bytes: int | None = None,
 ) -> None:
@@ -95,6 +102,7 @@ def set_config(
         "chunk_bytes": chunk_bytes,
         "leverage_chunk_bytes": leverage_chunk_bytes,
         "leverage_row_chunk": leverage_row_chunk,
+        "leverage_exact_bytes": leverage_exact_bytes,
         "pair_block_elements": pair_block_elements,
         "train_block_bytes": train_block_bytes,
     })
@@ -107,6 +115,7 @@ def config_context(
     chunk_bytes: int | None = None,
     leverage_chunk_bytes: int | None = None,
     leverage_row_chunk: int | None = None,
+    leverage_exact_bytes: int | None = None,
     pair_block_elements: int | None = None,
     train_block_bytes: int | None = None,
 ) -> Iterator[dict[str, int]]:
@@ -114,7 +123,7 @@ def config_context(
 
     Parameters
     ----------
-    chunk_bytes, leverage_chunk_bytes, leverage_row_chunk, pair_block_elements, train_block_bytes : int >= 1, optional
+    chunk_bytes, leverage_chunk_bytes, leverage_row_chunk, leverage_exact_bytes, pair_block_elements, train_block_bytes : int >= 1, optional
         The budgets of the module docstring; ``None`` keeps the current value.
 
     Yields
@@ -126,6 +135,7 @@ def config_context(
         "chunk_bytes": chunk_bytes,
         "leverage_chunk_bytes": leverage_chunk_bytes,
         "leverage_row_chunk": leverage_row_chunk,
+        "leverage_exact_bytes": leverage_exact_bytes,
         "pair_block_elements": pair_block_elements,
         "train_block_bytes": train_block_bytes,
     })

@@ -119,9 +119,11 @@ PARAMETER_DOCS = {
         The λ' at which leverage scores are computed (leverage samplers only).""",
     "pool_size": """pool_size : int, optional
         Number of candidate weights scored by pool-based leverage samplers (default ``16·m``).""",
-    "leverage_method": """leverage_method : str, default="exact"
-        How leverage samplers compute their scores: ``"exact"``, ``"approximate"`` (large n),
-        ``"subsample"``, ``"nystrom"``, or ``"rejection"`` (deprecated: ``sampling="rejection"``).""",
+    "leverage_method": """leverage_method : str, default="auto"
+        How leverage samplers compute their scores: ``"auto"`` (exact where the n × n matrix fits
+        the ``leverage_exact_bytes`` budget of ``levrf.config``, else ``"approximate"``),
+        ``"exact"``, ``"approximate"`` (row subsample, any n), ``"subsample"``, ``"nystrom"``, or
+        ``"rejection"`` (deprecated: ``sampling="rejection"``).""",
     "batch_size": """batch_size : int, optional
         Rows per chunk (of Ψ or of a kernel block), in fit and predict/transform; by default
         chosen from a 128 MiB memory budget.""",
@@ -364,7 +366,7 @@ class RandomFeatures(FeatureMap):
         alpha: float = 1.0,
         sampling_alpha="auto",
         pool_size: int | None = None,
-        leverage_method: str = "exact",
+        leverage_method: str = "auto",
         batch_size: int | None = None,
         dtype: str = "float64",
         device: str = "cpu",

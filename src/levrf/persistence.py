@@ -284,7 +284,10 @@ class ListOf(Kind):
 
 @dataclass(frozen=True)
 class ScalarDict(Kind):
-    """``{"__dict__": {str: null | bool | number | str}}`` (reports such as ``sampling_info_``)."""
+    """``{"__dict__": {str: null | bool | number | str}}`` (reports such as ``sampling_info_``);
+    with ``number_lists``, also lists of at most ``MAX_ITEMS`` numbers (the Nyström levels)."""
+
+    number_lists: bool = False
 
     def _decode(self, node, ctx, where):
         if not isinstance(node, dict) or set(node) != {"__dict__"} or not isinstance(node["__dict__"], dict):
@@ -296,6 +299,10 @@ class ScalarDict(Kind):
             _string(key, f"{where} key")
             if isinstance(value, str):
                 _string(value, f"{where}[{key!r}]")
+            elif self.number_lists and isinstance(value, list):
+                if len(value) > MAX_ITEMS or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                                                     for v in value):
+                    raise ModelFileError(f"{where}[{key!r}] must be a list of at most {MAX_ITEMS} numbers")
             elif value is not None and not isinstance(value, bool | int | float):
                 raise ModelFileError(f"{where}[{key!r}] must be null, a boolean, a number or a string")
         return dict(items)
@@ -366,6 +373,17 @@ class Tensor(Array):
         if not set(dtypes) <= set(_FLOATS):  # a schema error, not a file error
             raise TypeError(f"tensors hold float64 or float32, not {dtypes}")
         return dtypes
+
+    def finish(self, array: np.ndarray, where: str):
+        return torch.from_numpy(super().finish(array, where))
+
+
+@dataclass(frozen=True)
+class IndexTensor(Array):
+    """A torch int64 tensor of indices (e.g. the rows a Nyström map took its centers from)."""
+
+    dtypes: tuple[str, ...] = ("<i8",)
+    marker = "__tensor__"
 
     def finish(self, array: np.ndarray, where: str):
         return torch.from_numpy(super().finish(array, where))
@@ -482,6 +500,26 @@ def _feature_map_consistent(model, dims) -> None:
         raise ValueError(f"bandwidth_ = {model.bandwidth_!r} is not features_.bandwidth_")
 
 
+def _nystroem_consistent(model, dims) -> None:
+    """At most n_components centers (fewer when fitted on fewer rows), distinct sorted row
+    indices, at most one output column per center, and a kernel with a closed form."""
+    from .nystroem import check_closed_form
+
+    centers = dims["?centers"]
+    if centers > model.n_components:
+        raise ValueError(f"{centers} centers but n_components = {model.n_components}")
+    if model.n_output_features_ > centers:
+        raise ValueError(f"n_output_features_ = {model.n_output_features_} exceeds the {centers} centers")
+    index = model.center_indices_
+    if centers and (int(index.min()) < 0 or not bool((index[1:] > index[:-1]).all())):
+        raise ValueError("center_indices_ must be distinct non-negative row indices in increasing order")
+    if (model.leverage_ is None) != (model.inclusion_probabilities_ is None):
+        raise ValueError("leverage_ and inclusion_probabilities_ must be both set or both None")
+    if model.leverage_ is not None and model.centers != "leverage":
+        raise ValueError("leverage_ is set although centers is not 'leverage'")
+    check_closed_form(model.kernel_, model.centers_[:1])
+
+
 def _single_target_consistent(model, dims) -> None:
     if model._single_target and dims["?targets"] != 1:
         raise ValueError(f"_single_target is true but coefficients have {dims['?targets']} columns")
@@ -559,6 +597,21 @@ _FEATURE_RIDGE = {
     "coef_": Tensor(shape=("features_.n_output_features_", "?targets")),
     "intercept_": Tensor(shape=("?targets",)),
 }
+_NYSTROEM = {
+    "n_features_in_": Int(min=1),
+    "feature_names_in_": _FEATURE_NAMES,
+    "kernel_": KernelKind(),
+    "centers_": Tensor(shape=("?centers", "n_features_in_")),
+    "center_indices_": IndexTensor(shape=("?centers",)),
+    "normalization_": Tensor(shape=("?centers", "n_output_features_")),
+    "eigenvalues_": Tensor(dtypes=("<f8",), shape=("?centers",)),
+    "leverage_": Tensor(shape=("?centers",), none=True),
+    "inclusion_probabilities_": Tensor(shape=("?centers",), none=True),
+    "sampling_info_": ScalarDict(number_lists=True),
+    "n_output_features_": Int(min=1),
+    "_sklearn_output_config": _OUTPUT_CONFIG,
+}
+_NYSTROM_RIDGE = {**_FEATURE_RIDGE, "features_": Estimator(classes=("Nystroem",))}
 _PRIMAL_SOLVE = {"jitter_": Float(min=0.0), "refine_residuals_": ListOf(item=Float(min=0.0, finite=False))}
 _EXACT_RIDGE = {
     "n_features_in_": Int(min=1),
@@ -608,6 +661,22 @@ SCHEMA: dict[str, ClassSchema] = {
          "cv_mse_grid_": optional(Array(_FLOATS, shape=("?bandwidths", "alphas"))),
          "cv_results_": optional(Array(_FLOATS, shape=[("?rows", "alphas"), ("?rows", "?targets", "alphas")]))},
         _LEVRF_CHECKS, (_feature_map_consistent, _single_target_consistent, _cv_choice_consistent)),
+    "Nystroem": ClassSchema(
+        "levrf.nystroem.Nystroem", _NYSTROEM, _LEVRF_CHECKS, (_kernel_in_place, _nystroem_consistent)),
+    "NystromRidge": ClassSchema(
+        "levrf.ridge.NystromRidge",
+        {**_NYSTROM_RIDGE, **_PRIMAL_SOLVE, "_single_target": Bool()},
+        _LEVRF_CHECKS, (_feature_map_consistent, _single_target_consistent)),
+    "NystromRidgeClassifier": ClassSchema(
+        "levrf.ridge.NystromRidgeClassifier",
+        {**_NYSTROM_RIDGE, **_PRIMAL_SOLVE, "classes_": _CLASSES},
+        _LEVRF_CHECKS, (_feature_map_consistent, _classes_consistent)),
+    "NystromRidgeCV": ClassSchema(
+        "levrf.ridge.NystromRidgeCV",
+        {**_NYSTROM_RIDGE, "_single_target": Bool(), "alpha_": Float(min=0.0), "best_score_": Float(max=0.0),
+         "cv_mse_": Array(_FLOATS, shape=("alphas",)),
+         "cv_results_": optional(Array(_FLOATS, shape=[("?rows", "alphas"), ("?rows", "?targets", "alphas")]))},
+        _LEVRF_CHECKS, (_feature_map_consistent, _single_target_consistent, _cv_choice_consistent)),
     "KernelRidge": ClassSchema(
         "levrf.ridge.KernelRidge", {**_EXACT_RIDGE, "_single_target": Bool()}, _LEVRF_CHECKS,
         (_kernel_in_place, _torch_dtype_consistent, _single_target_consistent)),
@@ -640,7 +709,8 @@ SCHEMA: dict[str, ClassSchema] = {
         "sklearn.compose.TransformedTargetRegressor",
         {"_training_dim": Int(min=1, max=2),
          "transformer_": Estimator(classes=("StandardScaler",)),
-         "regressor_": Estimator(classes=("Pipeline", "RandomFeatureRidge", "RandomFeatureRidgeCV", "KernelRidge")),
+         "regressor_": Estimator(classes=("Pipeline", "RandomFeatureRidge", "RandomFeatureRidgeCV", "KernelRidge",
+                                          "NystromRidge", "NystromRidgeCV")),
          "feature_names_in_": optional(Array(("<U",), shape=("regressor_.n_features_in_",), objects=True))},
         _SKLEARN_CHECKS),
 }

@@ -35,6 +35,12 @@ READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parq
 CATEGORICAL_MODES = ("onehot", "drop", "error")
 MISSING_MODES = ("impute", "drop", "error")
 METHODS = ("auto", "random-features", "exact")
+#: the feature maps of ``method="random-features"``: random features or Nyström centers
+FEATURE_KINDS = ("random", "nystrom")
+#: how Nyström centers are chosen (levrf.Nystroem's ``centers``)
+CENTER_MODES = ("uniform", "leverage")
+#: how leverage samplers score weights (RandomFeatureRidge's ``leverage_method``)
+LEVERAGE_METHODS = ("auto", "exact", "approximate")
 #: exact kernel ridge builds and factors the n × n kernel matrix (20,000 rows: 3.2 GB in float64)
 EXACT_MAX_ROWS = 20_000
 #: numeric values beyond this magnitude are refused: their squares (standardization, distances)
@@ -372,9 +378,9 @@ class FitSummary:
     n_columns: int  # after encoding
     predictors: list[str]
     kernel: str  # resolved spec, with its bandwidth
-    method: str  # "random-features" or "exact"
-    n_features: int | None
-    sampling: str | None
+    method: str  # "random-features", "nystrom" or "exact"
+    n_features: int | None  # or the number of Nyström centers
+    sampling: str | None  # or how the Nyström centers were chosen
     alpha: float
     score: float | None  # R² on the held-out rows, before the final fit on all rows
     n_holdout: int
@@ -382,8 +388,9 @@ class FitSummary:
 
     def describe(self) -> str:
         """One line: rows, columns, kernel, method, alpha and score."""
-        method = (f"random features (n_features={self.n_features}, sampling={self.sampling})"
-                  if self.method == "random-features" else "exact kernel ridge")
+        method = {"random-features": f"random features (n_features={self.n_features}, sampling={self.sampling})",
+                  "nystrom": f"Nyström (n_components={self.n_features}, centers={self.sampling})"
+                  }.get(self.method, "exact kernel ridge")
         score = (f"held-out R² {self.score:.4f} ({self.n_holdout} rows, {HOLDOUT_FRACTION:.0%}, held out "
                  "before the final fit on all rows)" if self.score is not None
                  else f"no score (fewer than {MIN_ROWS_FOR_SCORE} rows)")
@@ -421,7 +428,8 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
               n_features: int = 256, sampling: str = "gaussian", alpha: float = 1e-2, seed: int = 0,
               method: str = "auto", categorical: str = "onehot", missing: str = "impute",
               score: bool = True, out: str | Path | None = None, force: bool = False,
-              key: bytes | str | None = None):
+              key: bytes | str | None = None, features_kind: str = "random", centers: str = "uniform",
+              leverage_method: str = "auto"):
     """Encode, standardize and fit a ridge model on a table; optionally save it.
 
     The model is ``TransformedTargetRegressor(Pipeline([TableEncoder, StandardScaler, ridge]),
@@ -429,7 +437,10 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
     features of a shift-invariant kernel cannot represent a large offset cheaply under the
     penalty). ``method="exact"`` (automatic for kernels without random features, such as
     ``deep-relu-ntk``) fits :class:`levrf.KernelRidge`, at most ``EXACT_MAX_ROWS`` rows; otherwise
-    :class:`levrf.RandomFeatureRidge`. A kernel spec without a bandwidth gets sqrt(d), d the number
+    :class:`levrf.RandomFeatureRidge` with ``leverage_method`` (``"auto"``: exact leverage only
+    where its n × n matrix fits the ``leverage_exact_bytes`` budget), or with
+    ``features_kind="nystrom"`` :class:`levrf.NystromRidge` with ``n_features`` centers chosen by
+    ``centers`` (any kernel with a closed form, deep-relu-ntk included). A kernel spec without a bandwidth gets sqrt(d), d the number
     of columns after encoding. With ``score``, R² on a held-out ``HOLDOUT_FRACTION`` of the rows
     (seeded by ``seed``) is computed first, then the final model is fitted on all rows.
 
@@ -441,7 +452,7 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from . import KernelRidge, RandomFeatureRidge
+    from . import KernelRidge, NystromRidge, RandomFeatureRidge
     from ._validation import check_positive, check_positive_int
     from .persistence import save
 
@@ -453,6 +464,12 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
         raise ValueError(f"categorical must be one of {', '.join(CATEGORICAL_MODES)}, got {categorical!r}")
     if missing not in MISSING_MODES:
         raise ValueError(f"missing must be one of {', '.join(MISSING_MODES)}, got {missing!r}")
+    if features_kind not in FEATURE_KINDS:
+        raise ValueError(f"features_kind must be one of {', '.join(FEATURE_KINDS)}, got {features_kind!r}")
+    if centers not in CENTER_MODES:
+        raise ValueError(f"centers must be one of {', '.join(CENTER_MODES)}, got {centers!r}")
+    if leverage_method not in LEVERAGE_METHODS:
+        raise ValueError(f"leverage_method must be one of {', '.join(LEVERAGE_METHODS)}, got {leverage_method!r}")
     n_features = check_positive_int(n_features, "n_features")
     alpha = check_positive(alpha, "alpha")
     if out is not None:
@@ -490,12 +507,15 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
     d = len(encoder.get_feature_names_out())
     spec = kernel_from_spec(kernel, default_bandwidth=math.sqrt(d))
     if method == "auto":
-        method = "random-features" if spec.has_features else "exact"
-    if method == "random-features":
+        method = "random-features" if spec.has_features or features_kind == "nystrom" else "exact"
+    if method == "random-features" and features_kind == "nystrom":
+        ridge = NystromRidge(spec, n_components=n_features, centers=centers, alpha=alpha, random_state=seed)
+    elif method == "random-features":
         if not spec.has_features:
             raise ValueError(f"kernel {kernel_to_spec(spec)!r} has no random features (it is known only in closed "
                              "form); use method 'exact' (--method exact) or 'auto'")
-        ridge = RandomFeatureRidge(spec, n_features=n_features, sampling=sampling, alpha=alpha, random_state=seed)
+        ridge = RandomFeatureRidge(spec, n_features=n_features, sampling=sampling, alpha=alpha,
+                                   leverage_method=leverage_method, random_state=seed)
     else:
         if len(y) > EXACT_MAX_ROWS:
             raise ValueError(f"exact kernel ridge builds an n × n kernel matrix; {len(y):,} rows exceed its limit "
@@ -516,9 +536,11 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
     model.fit(X, y)
     if out is not None:
         save(model, out, key=key)
+    if method == "random-features" and features_kind == "nystrom":
+        method, sampling = "nystrom", centers
     summary = FitSummary(n_rows=len(y), n_columns=d, predictors=names, kernel=kernel_to_spec(spec, digits=4),
-                         method=method, n_features=n_features if method == "random-features" else None,
-                         sampling=sampling if method == "random-features" else None, alpha=alpha, score=r2,
+                         method=method, n_features=n_features if method != "exact" else None,
+                         sampling=sampling if method != "exact" else None, alpha=alpha, score=r2,
                          n_holdout=n_holdout, n_dropped=n_dropped)
     return model, summary
 
@@ -533,10 +555,11 @@ def load_regressor(path: str | os.PathLike, *, key: bytes | str | None = None) -
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.pipeline import Pipeline
 
-    from . import KernelRidge, RandomFeatureRidge
+    from . import KernelRidge, NystromRidge, NystromRidgeCV, RandomFeatureRidge
     from .persistence import ModelFileError, load
 
-    kinds: list[type] = [TransformedTargetRegressor, Pipeline, RandomFeatureRidge, KernelRidge]
+    kinds: list[type] = [TransformedTargetRegressor, Pipeline, RandomFeatureRidge, KernelRidge, NystromRidge,
+                         NystromRidgeCV]
     import levrf
 
     if hasattr(levrf, "RandomFeatureRidgeCV"):

@@ -112,6 +112,12 @@ class SubsampleLeverage(LeverageScorer):
     def spectrum_computed(self) -> bool:
         return self.inner.spectrum_computed
 
+    def statistical_dimension(self, alpha: float | None = None) -> float:
+        """``Σ λ̂_i/(λ̂_i + α)`` with λ̂ = (n/r)·eig(K_S): the subsample's own s at ``α·r/n`` (at
+        this scorer's α from its Cholesky factor, without an eigendecomposition)."""
+        alpha = self.alpha if alpha is None else check_positive(alpha, "alpha")
+        return self.inner.statistical_dimension(alpha * self.rank / self.n)
+
     def at_alpha(self, alpha: float) -> SubsampleLeverage:
         if alpha == self.alpha:
             return self

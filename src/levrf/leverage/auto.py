@@ -27,6 +27,11 @@ DEFAULT_MIXTURE = 0.5
 QMC_MIN_RATIO = 0.5
 #: fraction of the budget m that :func:`budget_matched_alpha` aims for, when asked
 BUDGET_FRACTION = 0.5
+#: the pilot row subsample that estimates s_α for the rule when leverage is not exact has at least
+#: PILOT_MIN_ROWS rows, and PILOT_ROWS_PER_WEIGHT·m: its estimate cannot exceed its number of rows,
+#: so it must have room above the switch m/2 (SWITCH_RATIO) to tell "s_α ≥ m/2" apart
+PILOT_MIN_ROWS = 512
+PILOT_ROWS_PER_WEIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,27 @@ def auto_sampling_parameters(
     if m < SWITCH_RATIO * s:
         return SamplingParameters(alpha=alpha, mixture=1.0, p_sequence="qmc" if m >= QMC_MIN_RATIO * s else "iid")
     return SamplingParameters(alpha=alpha, mixture=DEFAULT_MIXTURE)
+
+
+def pilot_rows(n_samples: int, m: int, max_rows: int | None = None) -> int:
+    """Rows of the subsample whose spectrum gives the rule's s_α when leverage is not exact.
+
+    ``min(n, max_rows, max(PILOT_MIN_ROWS, PILOT_ROWS_PER_WEIGHT·m))``: its cost (one Cholesky
+    of r rows, O(r³)) does not depend on n, so where the rule then samples from p, a leverage
+    fit costs about what a fit from p costs. The pilot is a uniform row subsample at the
+    rescaled ridge ``α·r/n`` (:class:`levrf.leverage.approximate.SubsampleLeverage`);
+    ``max_rows`` (the samplers pass the rows that fit the ``leverage_exact_bytes`` budget) caps
+    its r × r matrix.
+
+    Examples
+    --------
+    >>> pilot_rows(100, 64), pilot_rows(10**6, 64), pilot_rows(10**6, 1024), pilot_rows(10**6, 1024, 300)
+    (100, 512, 2048, 300)
+    """
+    n_samples = check_positive_int(n_samples, "n_samples")
+    m = check_positive_int(m, "m")
+    cap = n_samples if max_rows is None else min(n_samples, check_positive_int(max_rows, "max_rows"))
+    return min(cap, max(PILOT_MIN_ROWS, PILOT_ROWS_PER_WEIGHT * m))
 
 
 def check_sampling_alpha(sampling_alpha) -> float | str:

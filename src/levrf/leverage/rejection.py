@@ -24,6 +24,7 @@ from .._validation import check_positive, check_positive_int
 from ..kernels import Kernel
 from ..kernels.proposals import FeatureNormProposal
 from .auto import check_sampling_alpha, resolve_sampling_parameters
+from .methods import check_exact_fits
 from .qmc import draw_from_p
 from .samplers import Sampler, SamplingConfig, WeightSample, register_sampler
 from .scores import ExactLeverage
@@ -75,9 +76,11 @@ class RejectionSampler(Sampler):
 
     @classmethod
     def from_config(cls, config: SamplingConfig) -> RejectionSampler:
-        """``pool_size`` does not apply; the scores must be exact."""
-        if config.method != "exact":
-            raise ValueError(f"rejection sampling needs exact leverage: method must be 'exact', got {config.method!r}")
+        """``pool_size`` does not apply; the scores must be exact (``"auto"`` means exact here)."""
+        if config.method not in ("auto", "exact"):
+            raise ValueError(
+                f"rejection sampling needs exact leverage: method must be 'auto' or 'exact', got {config.method!r}"
+            )
         return cls(alpha=config.alpha, sampling_alpha=config.sampling_alpha)
 
     def draw(self, kernel: Kernel, X: torch.Tensor, m: int, generator: torch.Generator) -> WeightSample:
@@ -87,6 +90,8 @@ class RejectionSampler(Sampler):
                 "sampling='rejection' needs the n x n kernel matrix in memory; for rows that are not in "
                 "memory (a Dask array X) use sampling='leverage' with leverage_method='approximate'"
             )
+        # exact leverage whatever leverage_method says: refused above the n x n budget
+        check_exact_fits(X.shape[0], "sampling='rejection' (exact leverage)")
         X = X.to(torch.float64)
         proposal = feature_norm_proposal(kernel, X)
         first_alpha = self.alpha if self.sampling_alpha == "auto" else float(self.sampling_alpha)

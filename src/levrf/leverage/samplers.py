@@ -51,7 +51,7 @@ class SamplingConfig:
     alpha: float = 1.0
     sampling_alpha: float | str = "auto"
     pool_size: int | None = None
-    method: str = "exact"
+    method: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alpha", check_positive(self.alpha, "alpha"))

@@ -25,8 +25,8 @@ import torch
 
 from .._validation import check_positive, check_positive_int
 from ..kernels import Kernel
-from .auto import check_sampling_alpha, resolve_sampling_parameters
-from .methods import SCORER_METHODS, check_method, leverage_function
+from .auto import auto_sampling_parameters, check_sampling_alpha, pilot_rows, resolve_sampling_parameters
+from .methods import SCORER_METHODS, check_method, leverage_function, max_exact_rows, resolve_method
 from .qmc import draw_from_p
 from .resampling import inclusion_probabilities, systematic_sample
 from .samplers import Sampler, SamplingConfig, WeightSample, register_sampler
@@ -48,8 +48,12 @@ class LeverageSampler(Sampler):
         :func:`~levrf.leverage.auto.auto_sampling_parameters` choose α' and a mixture with p.
     pool_size : int, optional
         Number M of candidates from p (default ``16·m``).
-    method : {"exact", "approximate", "subsample", "nystrom"}
-        How τ is computed (see :func:`levrf.ridge_leverage`).
+    method : {"auto", "exact", "approximate", "subsample", "nystrom"}
+        How τ is computed (see :func:`levrf.ridge_leverage`); ``"auto"``: exact where the n × n
+        matrix fits the ``leverage_exact_bytes`` budget, else a row subsample. With
+        ``sampling_alpha="auto"`` and a method that is not exact, the rule's s_α comes from a
+        pilot subsample of :func:`~levrf.leverage.auto.pilot_rows` rows (cost independent of n),
+        which ``"auto"`` also scores the pool with.
     rank : int, optional
         Rows used by the approximate methods.
     """
@@ -61,7 +65,7 @@ class LeverageSampler(Sampler):
         alpha: float = 1.0,
         sampling_alpha="auto",
         pool_size: int | None = None,
-        method: str = "exact",
+        method: str = "auto",
         rank: int | None = None,
     ) -> None:
         self.alpha = check_positive(alpha, "alpha")
@@ -80,16 +84,34 @@ class LeverageSampler(Sampler):
         n, d = int(X.shape[0]), int(X.shape[1])
         M = POOL_FACTOR * m if self.pool_size is None else self.pool_size
         start = generator.get_state()  # the approximate scorers draw rows from the generator
-        first_alpha = self.alpha if self.sampling_alpha == "auto" else float(self.sampling_alpha)
-        scorer = leverage_function(kernel, X, first_alpha, self.method, rank=self.rank, generator=generator)
-        params = resolve_sampling_parameters(
-            self.sampling_alpha, m, self.alpha, scorer.statistical_dimension, n
-        )
-        if params.alpha != scorer.alpha:
-            scorer = scorer.at_alpha(params.alpha)
-        if params.mixture >= 1.0:  # the auto rule chose p itself: no pool to score
-            generator.set_state(start)  # same seed, same weights as sampling="qmc" or "gaussian"
-            return self._draw_from_p(kernel, X, m, generator, scorer, params)
+        method = resolve_method(self.method, n, in_memory=isinstance(X, torch.Tensor))
+        if self.sampling_alpha == "auto" and method != "exact":
+            # s_α for the rule from a pilot subsample whose cost does not depend on n: the rule
+            # often samples from p, and then the leverage fit must cost what a fit from p costs
+            rows = pilot_rows(n, m, max_exact_rows()) if self.rank is None else self.rank  # a given rank is the user's cost
+            pilot = leverage_function(kernel, X, self.alpha, "subsample", rank=rows, generator=generator)
+            s_alpha = pilot.statistical_dimension(self.alpha)
+            params = auto_sampling_parameters(m, self.alpha, lambda a: s_alpha if a == self.alpha else
+                                              pilot.statistical_dimension(a), n)
+            if params.mixture >= 1.0:
+                generator.set_state(start)
+                return self._draw_from_p(kernel, X, m, generator, pilot, params, s_alpha, method)
+            if self.method == "auto" or (method in ("approximate", "subsample") and self.rank is not None):
+                scorer = pilot  # ≥ 4·s_α rows (the rule resamples only where m ≥ 2·s_α), or the given rank
+            else:
+                scorer = leverage_function(kernel, X, params.alpha, method, rank=self.rank, generator=generator)
+        else:
+            first_alpha = self.alpha if self.sampling_alpha == "auto" else float(self.sampling_alpha)
+            scorer = leverage_function(kernel, X, first_alpha, method, rank=self.rank, generator=generator)
+            params = resolve_sampling_parameters(
+                self.sampling_alpha, m, self.alpha, scorer.statistical_dimension, n
+            )
+            if params.alpha != scorer.alpha:
+                scorer = scorer.at_alpha(params.alpha)
+            if params.mixture >= 1.0:  # the auto rule chose p itself: no pool to score
+                generator.set_state(start)  # same seed, same weights as sampling="qmc" or "gaussian"
+                return self._draw_from_p(kernel, X, m, generator, scorer, params,
+                                         scorer.statistical_dimension(self.alpha), method)
         pool = kernel.sample(M, d, generator)
         tau = scorer(pool)
         s_hat = float(tau.mean())
@@ -108,7 +130,7 @@ class LeverageSampler(Sampler):
             resampling = "multinomial with replacement"
         info = {
             "sampler": self.name,
-            "method": self.method,
+            "method": method,
             "sampling_alpha": params.alpha,
             "mixture": beta,
             "pool_size": M,
@@ -125,23 +147,27 @@ class LeverageSampler(Sampler):
         )
 
 
-    def _draw_from_p(self, kernel, X, m, generator, scorer, params) -> WeightSample:
+    def _draw_from_p(self, kernel, X, m, generator, scorer, params, s_alpha, method) -> WeightSample:
         W, how = draw_from_p(kernel, m, int(X.shape[1]), generator, params.p_sequence)
         info = {
             "sampler": self.name,
-            "method": self.method,
+            "method": method,
             "sampling_alpha": params.alpha,
             "mixture": 1.0,
             "pool_size": 0,
             "resampling": f"none: m < 2·s_α, so the auto rule samples from p ({how})",
             "p_sequence": how,
             "distinct_weights": m,
+            "statistical_dimension": s_alpha,
         }
-        s = scorer.statistical_dimension(self.alpha)
-        exact = scorer.exact
-        info.update(statistical_dimension=s,
-                    statistical_dimension_source="n − α‖L⁻¹‖_F² (exact)" if exact else "approximate spectrum")
-        return WeightSample(W, torch.ones(m, dtype=W.dtype, device=W.device), scorer(W).to(W.dtype), info)
+        if scorer.exact:
+            info["statistical_dimension_source"] = "n − α‖L⁻¹‖_F² (exact)"
+            leverage = scorer(W).to(W.dtype)
+        else:  # the pilot's estimate; the weights from p are not scored (that would cost r²·m·d2)
+            info["statistical_dimension_source"] = "approximate spectrum"
+            info["statistical_dimension_rows"] = int(scorer.rank)
+            leverage = None
+        return WeightSample(W, torch.ones(m, dtype=W.dtype, device=W.device), leverage, info)
 
 
 def _regression_statistical_dimension(scorer, alpha: float, sampling_alpha: float, s_hat: float) -> dict:

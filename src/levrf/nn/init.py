@@ -20,7 +20,7 @@ def leverage_init_(
     *,
     sampling_alpha="auto",
     pool_size: int | None = None,
-    leverage_method: str = "exact",
+    leverage_method: str = "auto",
 ) -> WeightSample:
     """Initialize ``second(relu(first(x)))`` in place with leverage-sampled first-layer weights.
 

@@ -100,7 +100,7 @@ class TwoLayerReLU(nn.Module):
         X=None,
         sampling_alpha="auto",
         pool_size: int | None = None,
-        leverage_method: str = "exact",
+        leverage_method: str = "auto",
         random_state=None,
         dtype: str = "float64",
         device: str = "cpu",
@@ -213,7 +213,7 @@ class TwoLayerReLU(nn.Module):
 
 
 def draw_leverage(kernel, X: torch.Tensor, m: int, alpha: float, gen: torch.Generator, *,
-                  sampling_alpha="auto", pool_size=None, method="exact", batch_size=None):
+                  sampling_alpha="auto", pool_size=None, method="auto", batch_size=None):
     """Draw ``m`` weights from the ridge leverage distribution of ``kernel`` on ``X`` at ``alpha``."""
     from ..leverage.samplers import SAMPLERS, make_sampler
 

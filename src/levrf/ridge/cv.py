@@ -240,7 +240,7 @@ class RandomFeatureRidgeCV(RidgeRegressorMixin, RegressorMixin, FeatureRidgePara
         sampling: str = "gaussian",
         sampling_alpha="auto",
         pool_size: int | None = None,
-        leverage_method: str = "exact",
+        leverage_method: str = "auto",
         bandwidths="auto",
         cv=None,
         gcv: bool = False,

@@ -168,7 +168,7 @@ class FeatureRidgeParams(ValidatedParameters, BaseEstimator):
         alpha: float = 1.0,
         sampling_alpha="auto",
         pool_size: int | None = None,
-        leverage_method: str = "exact",
+        leverage_method: str = "auto",
         batch_size: int | None = None,
         dtype: str = "float64",
         gram_dtype: str | None = None,

@@ -1,0 +1,109 @@
+"""What does ``sampling="leverage"`` cost with the default settings? Fit time against ``sampling="gaussian"``.
+
+Synthetic data (n rows, d = 10 standard normal columns, y = sin(x·1/√d) + noise), a Gaussian kernel
+of bandwidth √d, ``RandomFeatureRidge`` with D output features (m = D/2 weights of cos/sin
+pairs). Two regimes of the ``sampling_alpha="auto"`` rule, checked from ``features_.mixture_``:
+
+* ``p``: a small α (s_α ≫ m), the rule samples from p (mixture 1);
+* ``resample``: α = ``ALPHA_PER_ROW``·n (s_α ≪ m), the rule resamples from ½·q_α + ½·p.
+
+It reports the ratio of the median fit times leverage / gaussian per (n, D, regime). Targets
+(issue 18): ≤ 1.3 where the rule samples from p, ≤ 2 where it resamples, for n from 10⁴ to 10⁶.
+
+Usage::
+
+    python benchmarks/leverage_cost.py           # n = 10⁴, 10⁵, 10⁶ × D = 256, 1024, 2048, 3 repeats
+    python benchmarks/leverage_cost.py --quick   # n = 10⁴, D = 256, 1 repeat (a smoke run)
+
+Writes ``benchmarks/results/leverage_cost[_quick].md`` and ``.json`` (atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import levrf
+
+RESULTS = Path(__file__).parent / "results"
+D_COLUMNS = 10
+#: the small α of the "p" regime
+ALPHA_P = 1e-3
+#: α / n of the "resample" regime (s_α of a few tens with the Gaussian kernel of bandwidth √d)
+ALPHA_PER_ROW = 0.05
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, D_COLUMNS))
+    y = np.sin(X.sum(1) / math.sqrt(D_COLUMNS)) + 0.1 * rng.standard_normal(n)
+    return X, y
+
+
+def fit_seconds(X, y, sampling: str, n_features: int, alpha: float, repeats: int) -> tuple[float, float | None]:
+    kernel = levrf.GaussianKernel(math.sqrt(D_COLUMNS))
+    times, mixture = [], None
+    for seed in range(repeats):
+        model = levrf.RandomFeatureRidge(kernel, n_features=n_features, sampling=sampling, alpha=alpha,
+                                         random_state=seed)
+        start = time.perf_counter()
+        model.fit(X, y)
+        times.append(time.perf_counter() - start)
+        mixture = model.features_.mixture_
+    return float(np.median(times)), mixture
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="n = 10^4, D = 256, one repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    sizes = [10_000] if args.quick else [10_000, 100_000, 1_000_000]
+    dims = [256] if args.quick else [256, 1024, 2048]
+    repeats = 1 if args.quick else args.repeats
+    rows = []
+    for n in sizes:
+        X, y = synthetic(n)
+        for D in dims:
+            m = D // 2
+            for regime, alpha in (("p", ALPHA_P), ("resample", ALPHA_PER_ROW * n)):
+                gaussian, _ = fit_seconds(X, y, "gaussian", m, alpha, repeats)
+                leverage, mixture = fit_seconds(X, y, "leverage", m, alpha, repeats)
+                row = {"n": n, "D": D, "regime": regime, "alpha": alpha, "mixture": mixture,
+                       "gaussian_s": gaussian, "leverage_s": leverage, "ratio": leverage / gaussian,
+                       "target": 1.3 if regime == "p" else 2.0}
+                rows.append(row)
+                print(f"n={n:>9,} D={D:>5} {regime:>8}: mixture {mixture}, gaussian {gaussian:.3f} s, "
+                      f"leverage {leverage:.3f} s, ratio {row['ratio']:.2f} (target ≤ {row['target']})", flush=True)
+    suffix = "_quick" if args.quick else ""
+    lines = ["# Fit time of sampling='leverage' (defaults) against sampling='gaussian'", "",
+             f"`python benchmarks/leverage_cost.py{' --quick' if args.quick else ''}`; median of {repeats} fit(s).",
+             "", "| n | D | regime | mixture | gaussian (s) | leverage (s) | ratio | target |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['n']:,} | {r['D']} | {r['regime']} | {r['mixture']} | {r['gaussian_s']:.3f} | "
+              f"{r['leverage_s']:.3f} | {r['ratio']:.2f} | ≤ {r['target']} |" for r in rows]
+    write_atomic(RESULTS / f"leverage_cost{suffix}.md", "\n".join(lines) + "\n")
+    write_atomic(RESULTS / f"leverage_cost{suffix}.json", json.dumps(rows, indent=1) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
