@@ -601,6 +601,7 @@ _NYSTROEM = {
     "n_features_in_": Int(min=1),
     "feature_names_in_": _FEATURE_NAMES,
     "kernel_": KernelKind(),
+    "bandwidth_": optional(Float(none=True, min=0.0)),
     "centers_": Tensor(shape=("?centers", "n_features_in_")),
     "center_indices_": IndexTensor(shape=("?centers",)),
     "normalization_": Tensor(shape=("?centers", "n_output_features_")),
@@ -673,7 +674,9 @@ SCHEMA: dict[str, ClassSchema] = {
         _LEVRF_CHECKS, (_feature_map_consistent, _classes_consistent)),
     "NystromRidgeCV": ClassSchema(
         "levrf.ridge.NystromRidgeCV",
-        {**_NYSTROM_RIDGE, "_single_target": Bool(), "alpha_": Float(min=0.0), "best_score_": Float(max=0.0),
+        {**_NYSTROM_RIDGE, "_single_target": Bool(), "bandwidths_": optional(Array(_FLOATS, shape=("?bandwidths",), none=True)),
+         "cv_mse_grid_": optional(Array(_FLOATS, shape=("?bandwidths", "alphas"))),
+         "alpha_": Float(min=0.0), "best_score_": Float(max=0.0),
          "cv_mse_": Array(_FLOATS, shape=("alphas",)),
          "cv_results_": optional(Array(_FLOATS, shape=[("?rows", "alphas"), ("?rows", "?targets", "alphas")]))},
         _LEVRF_CHECKS, (_feature_map_consistent, _single_target_consistent, _cv_choice_consistent)),
