@@ -55,7 +55,7 @@ def load(dataset: str, n_train: int, n_test: int):
 def exact_predictor(kernel, X, y, Xt, alpha):
     K = torch.as_tensor(kernel(torch.as_tensor(X)))
     s = levrf.statistical_dimension(K, alpha)
-    f = levrf.KernelRidge(kernel, alpha=alpha).fit(X, y).predict(Xt)
+    f = levrf.KernelRidge(kernel, alpha=alpha, fit_intercept=False).fit(X, y).predict(Xt)
     return f, float(s)
 
 
@@ -67,7 +67,8 @@ def forced(beta: float):
 
 
 def distance(kernel, X, y, Xt, f_star, m, alpha, sampling, seed) -> float:
-    model = levrf.RandomFeatureRidge(kernel, n_features=m, sampling=sampling, alpha=alpha, random_state=seed)
+    model = levrf.RandomFeatureRidge(kernel, n_features=m, sampling=sampling, alpha=alpha, random_state=seed,
+                                     fit_intercept=False)
     f = model.fit(X, y).predict(Xt)
     return float(np.linalg.norm(f - f_star) / np.linalg.norm(f_star))
 

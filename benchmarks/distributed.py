@@ -84,7 +84,7 @@ def write_parquet(folder: Path, n: int, d: int, chunk_rows: int, seed: int) -> f
 def model_params(features: int) -> dict:
     import levrf
 
-    return dict(kernel=levrf.GaussianKernel(4.0), n_features=features, alpha=1.0, random_state=0)
+    return dict(kernel=levrf.GaussianKernel(4.0), n_features=features, alpha=1.0, random_state=0, fit_intercept=False)
 
 
 def in_memory_fit(n: int, d: int, chunk_rows: int, seed: int, features: int, threads: int, queue) -> None:

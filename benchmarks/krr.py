@@ -133,12 +133,14 @@ def make_model(method: str, D: int, sigma: float, alpha: float, seed: int):
     if method in ("levrf gaussian", "levrf qmc", "levrf gaussian mixed", "levrf qmc mixed"):
         gram_dtype = "float32" if method.endswith("mixed") else None
         return levrf.RandomFeatureRidge(
-            kernel, n_features=D // 2, sampling=method.split()[1], alpha=alpha, gram_dtype=gram_dtype, random_state=seed
+            kernel, n_features=D // 2, sampling=method.split()[1], alpha=alpha, gram_dtype=gram_dtype, random_state=seed,
+            fit_intercept=False,  # the objective of Ridge(fit_intercept=False) beside it
         )
     if method in ("levrf leverage", "levrf leverage approx"):
         how = "exact" if method == "levrf leverage" else "approximate"
         return levrf.RandomFeatureRidge(
-            kernel, n_features=D // 2, sampling="leverage", leverage_method=how, alpha=alpha, random_state=seed
+            kernel, n_features=D // 2, sampling="leverage", leverage_method=how, alpha=alpha, random_state=seed,
+            fit_intercept=False,
         )
     if method == "sklearn RBFSampler+Ridge":
         return make_pipeline(RBFSampler(gamma=gamma, n_components=D, random_state=seed), Ridge(alpha=alpha, fit_intercept=False))
@@ -188,7 +190,7 @@ def rmse(a, b) -> float:
 def exact_reference(X, y, X_test, sigma: float, alpha: float):
     """Exact KRR predictions on X_test, its fit time and s_α = n − α·tr((K + αI)⁻¹)."""
     t0 = time.perf_counter()
-    pred = levrf.KernelRidge(levrf.GaussianKernel(sigma), alpha=alpha).fit(X, y).predict(X_test)
+    pred = levrf.KernelRidge(levrf.GaussianKernel(sigma), alpha=alpha, fit_intercept=False).fit(X, y).predict(X_test)
     fit_s = time.perf_counter() - t0
     K = levrf.GaussianKernel(sigma)(X)
     K.diagonal().add_(alpha)
@@ -484,6 +486,8 @@ def main(argv=None) -> dict:
     sweep_cfg = cfg if args.dims is None else {**cfg, "dims": tuple(args.dims)}
     if args.exact_limit is None:
         args.exact_limit = cfg["exact_limit"]
+    # "levrf leverage" is exact leverage wherever n <= exact_limit: allow its n x n matrix
+    levrf.set_config(leverage_exact_bytes=max(levrf.get_config()["leverage_exact_bytes"], 8 * args.exact_limit**2))
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
 

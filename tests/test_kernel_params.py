@@ -37,6 +37,7 @@ KERNELS = [
 ESTIMATORS = [
     levrf.RandomFeatures, levrf.KernelRidge, levrf.RandomFeatureRidge, levrf.RandomFeatureRidgeCV,
     levrf.KernelRidgeClassifier, levrf.RandomFeatureRidgeClassifier,
+    levrf.Nystroem, levrf.NystromRidge, levrf.NystromRidgeCV, levrf.NystromRidgeClassifier,
 ]
 
 
@@ -95,6 +96,9 @@ SEARCHED = [
     (levrf.RandomFeatureRidgeCV, dict(n_features=80, alphas=(0.01, 0.1, 1.0), random_state=0)),
     (levrf.KernelRidgeClassifier, dict(alpha=0.1)),
     (levrf.RandomFeatureRidgeClassifier, dict(n_features=80, alpha=0.1, random_state=0)),
+    (levrf.NystromRidge, dict(n_components=60, alpha=0.1, random_state=0)),
+    (levrf.NystromRidgeCV, dict(n_components=60, alphas=(0.01, 0.1, 1.0), random_state=0)),
+    (levrf.NystromRidgeClassifier, dict(n_components=60, alpha=0.1, random_state=0)),
 ]
 
 
