@@ -22,6 +22,9 @@ SECTIONS = [
     ("memory_streaming.md", "streaming fit memory, 2,000,000 rows"),
     ("nn.md", "networks: GD step cost and width sweeps"),
     ("distributed.md", "Dask-distributed fitting"),
+    ("approximation.md", "Nyström (uniform, leverage centers) vs random features vs scikit-learn at equal D"),
+    ("default_bandwidth.md", "bandwidth='auto' (median heuristic) against other rules and a tuned bandwidth"),
+    ("leverage_cost_quick.md", "fit time of sampling='leverage' (defaults) against sampling='gaussian' (quick run)"),
 ]
 
 HEADER = """# Benchmarks
