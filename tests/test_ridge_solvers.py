@@ -6,7 +6,6 @@ import torch
 
 import levrf
 import levrf.linalg
-
 from levrf.ridge.solvers import JitterWarning, NormalEquations, cholesky_solve, ridge_factor, ridge_solve
 
 torch.set_num_threads(1)
