@@ -14,13 +14,15 @@ CG (``solver="cg"``)
     pass ``n·w·φ``, and ``ITERATIONS`` iterations of ``MATVEC_WEIGHT·4·n·w·k`` (the products
     ``Bᵀ(B V)``) plus ``n·w·φ`` each unless the base features are cached.
 
-CG is chosen only when its cost is below ``CG_ADVANTAGE`` times the direct one, so that the
-direct solver keeps every setting where it is not clearly slower (every run of
-``benchmarks/krr.py`` and ``benchmarks/approximation.py``: n ≤ 53,000, D ≤ 8,192). The
+CG is chosen only from ``CG_MIN_ROWS`` rows on and when its cost is below ``CG_ADVANTAGE``
+times the direct one, so that the direct solver (exact, and at most about a minute below
+``CG_MIN_ROWS`` rows for D ≤ 8,192) keeps every setting where it is not clearly slower: every
+run of ``benchmarks/krr.py`` and ``benchmarks/approximation.py`` (n ≤ 53,000, D ≤ 8,192). The
 constants were measured on the 2-core development machine *under load* (other jobs running),
 single-threaded, with ``/tmp``-style micro-timings of ``torch`` products and of the Gaussian
 feature map and kernel at d = 10 (GEMM 42 GFLOP/s; ``Bᵀ(Bv)`` on a cached 20,000 × 1,024
-matrix 2.7 GFLOP/s; one feature or kernel element 39–45 ns); the lead re-measures them with
+matrix 2.7 GFLOP/s; one random-feature or Gaussian-kernel element 11–45 ns, the spread being
+the load); the lead re-measures them with
 ``benchmarks/scale.py`` (measured crossover: see BENCHMARKS.md, scale).
 """
 
@@ -35,10 +37,13 @@ ITERATIONS = 30
 #: GEMM-flop equivalents of one flop of the memory-bound products ``Bᵀ(B v)`` (measured ≈ 15)
 MATVEC_WEIGHT = 15.0
 #: GEMM-flop equivalents of one base feature element (a random feature or a kernel value at
-#: d = 10: measured 39–45 ns against a 42 GFLOP/s GEMM, under load)
-FEATURE_ELEMENT_COST = 1700.0
+#: d = 10: measured 11–45 ns against a 42 GFLOP/s GEMM under load; the best repeat, ~12 ns)
+FEATURE_ELEMENT_COST = 500.0
 #: CG must be estimated at most this fraction of the direct cost to be chosen
 CG_ADVANTAGE = 0.5
+#: below this many rows "auto" always solves directly (the cost model's margin is not verified
+#: there: cached CG on 10,000 rows at M = 4,096 is estimated at 0.44× the direct fit)
+CG_MIN_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,8 @@ def solver_costs(
     direct = n * D**2 + D**3 / 3 + features + (2.0 * n * w * D if nystrom else 0.0)
     iteration = MATVEC_WEIGHT * 4.0 * n * w * k + (0.0 if cached else features)
     cg = r * D**2 + D**3 / 3 + r * w * FEATURE_ELEMENT_COST + features + ITERATIONS * iteration
-    return SolverCosts(float(direct), float(cg), "cg" if cg <= CG_ADVANTAGE * direct else "cholesky")
+    use_cg = n >= CG_MIN_ROWS and cg <= CG_ADVANTAGE * direct
+    return SolverCosts(float(direct), float(cg), "cg" if use_cg else "cholesky")
 
 
 def choose_solver(n_rows: int, n_features: int, **kwargs) -> str:
