@@ -381,3 +381,9 @@ def test_no_warning_when_converged(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         levrf.RandomFeatureRidge(**REGRESSORS["random"][1], solver="cg").fit(X, Y)
+
+
+def test_max_iter_is_capped_at_what_a_model_file_can_hold():
+    X, y = np.ones((10, 2)), np.ones(10)
+    with pytest.raises(ValueError, match=r"max_iter must be an integer in \[1, 4000\], got 4001"):
+        levrf.RandomFeatureRidge(solver="cg", max_iter=4001).fit(X, y)

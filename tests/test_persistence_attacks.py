@@ -589,3 +589,24 @@ def test_a_new_class_is_one_schema_entry(tmp_path, monkeypatch):
     write_forged(tmp_path / "toy.levrf", manifest, members)
     with pytest.raises(ModelFileError, match="modes_"):
         load(tmp_path / "toy.levrf")
+
+
+
+def test_file_written_before_the_solver_parameters_loads_with_their_defaults(tmp_path, data, fitted, saved):
+    # a model file of the release before solver/tol/max_iter/warm_start existed: its estimator
+    # takes their defaults and predicts what it predicted; any other missing parameter is refused
+    X, _ = data
+    _, _, manifest, members = read_parts(saved)
+    old = manifest["model"]
+    for name in ("solver", "tol", "max_iter", "warm_start"):
+        del old["params"][name]
+    for name in ("solver_", "n_iter_", "cg_residuals_"):
+        old["learned"].pop(name, None)
+    write_forged(tmp_path / "old.levrf", manifest, members)
+    model = load(tmp_path / "old.levrf")
+    assert model.get_params()["solver"] == "auto" and model.get_params()["max_iter"] is None
+    np.testing.assert_array_equal(model.predict(X), fitted.predict(X))
+    del old["params"]["alpha"]
+    write_forged(tmp_path / "older.levrf", manifest, members)
+    with pytest.raises(ModelFileError, match="exactly the keys"):
+        load(tmp_path / "older.levrf")

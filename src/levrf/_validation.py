@@ -291,20 +291,22 @@ class NoneValue(Constraint):
 
 
 class Integer(Constraint):
-    """An integer (not a bool) ``>= low``."""
+    """An integer (not a bool) ``>= low`` (and ``<= high`` when given)."""
 
-    def __init__(self, low: int = 1) -> None:
-        self.low = low
+    def __init__(self, low: int = 1, high: int | None = None) -> None:
+        self.low, self.high = low, high
 
     def matches_type(self, value) -> bool:
         return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
     def check(self, value, name: str) -> None:
-        if value < self.low:
-            raise ValueError(f"{name} must be an integer >= {self.low}, got {value}")
+        if value < self.low or (self.high is not None and value > self.high):
+            raise ValueError(f"{name} must be {self.describe()}, got {value}")
 
     def describe(self) -> str:
-        return f"an integer >= {self.low}"
+        if self.high is None:
+            return f"an integer >= {self.low}"
+        return f"an integer in [{self.low}, {self.high}]"
 
 
 class Real(Constraint):

@@ -150,7 +150,7 @@ PARAMETER_DOCS = {
         ``solver="cg"`` stops when ``‖R − Aβ‖_F / ‖R‖_F ≤ tol`` (A = ΨᵀΨ + αI, R = ΨᵀY, both
         centred with ``fit_intercept``).""",
     "max_iter": """max_iter : int or None, default=None
-        Most CG iterations (one pass over the rows each); ``None`` means 200
+        Most CG iterations (one pass over the rows each), at most 4,000; ``None`` means 200
         (``levrf.ridge.cg.DEFAULT_MAX_ITER``). Reached before ``tol``: a ``ConvergenceWarning``,
         and the iterate of smallest residual is kept.""",
     "warm_start": """warm_start : bool, default=False

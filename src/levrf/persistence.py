@@ -55,6 +55,11 @@ from .kernels import Kernel, kernel_from_spec, kernel_to_spec
 
 MAGIC = b"LEVRF-MODEL\x00"
 FORMAT_VERSION = 2
+
+#: constructor parameters added after format 2 was fixed: a file that lacks them was written
+#: before they existed, and the rebuilt estimator takes their defaults. Each only steers a refit
+#: (the solver of the ridge estimators), never what a fitted model predicts.
+PARAMETERS_ADDED = frozenset({"solver", "tol", "max_iter", "warm_start"})
 AUTH_NONE, AUTH_HMAC_SHA256 = 0, 1
 _PREFIX = struct.Struct("<IB")  # version, auth
 _DIGEST = 32
@@ -858,7 +863,11 @@ def _decode_estimator(spec, ctx: _Context, where: str, *, fitted: bool | None) -
     params, learned = spec["params"], spec["learned"]
     if not isinstance(params, dict) or not isinstance(learned, dict):
         raise ModelFileError(f"{where}: params and learned must be objects")
-    _keys(params, set(cls._get_param_names()), f"{where} params")
+    names = set(cls._get_param_names())
+    absent = names - set(params)
+    if absent and absent <= PARAMETERS_ADDED:  # a file written before these parameters existed
+        names -= absent
+    _keys(params, names, f"{where} params")
     values = {k: _decode_param(v, ctx, f"{where}.{k}") for k, v in params.items()}
     model = cls(**(schema.params(values) if schema.params else values))
     for check in schema.validate:

@@ -60,6 +60,10 @@ from ._base import check_finite
 
 #: iteration cap of ``solver="cg"`` when ``max_iter=None``
 DEFAULT_MAX_ITER = 200
+#: largest ``max_iter`` accepted: ``cg_residuals_`` has at most ``max_iter + 2`` entries, and a
+#: model file holds lists of up to 4,096 items (``levrf.persistence.MAX_ITEMS``); a problem that
+#: needs more iterations is one for ``solver="cholesky"``
+MAX_ITER_LIMIT = 4000
 #: rows of the uniform subsample S of the preconditioner per feature: ``r = min(n, c·D)``
 PRECONDITIONER_ROWS_PER_FEATURE = 2
 #: the float32 phase stops at this relative residual (``tol`` if larger): about where float32

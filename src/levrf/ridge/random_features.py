@@ -35,7 +35,14 @@ from ..features import RANDOM_FEATURE_CONSTRAINTS, RandomFeatures, slim_copy, sp
 from ..rows import Rows
 from ._base import check_finite, working_dtype_device
 from .blocks import linear_predictions, normal_equations_block
-from .cg import DEFAULT_MAX_ITER, fits_cache, preconditioner_rows, solve_ridge_cg, uses_center_preconditioner
+from .cg import (
+    DEFAULT_MAX_ITER,
+    MAX_ITER_LIMIT,
+    fits_cache,
+    preconditioner_rows,
+    solve_ridge_cg,
+    uses_center_preconditioner,
+)
 from .classification import RidgeClassifierMixin
 from .regression import RidgeRegressorMixin
 from .solver_choice import choose_solver
@@ -151,7 +158,7 @@ SOLVERS = ("auto", "cholesky", "cg")
 SOLVER_CONSTRAINTS = {
     "solver": Options(*SOLVERS),
     "tol": Real(0.0),
-    "max_iter": [NoneValue(), Integer(1)],
+    "max_iter": [NoneValue(), Integer(1, MAX_ITER_LIMIT)],
     "warm_start": Boolean(),
 }
 
