@@ -74,3 +74,30 @@ def test_bad_choices_are_usage_errors(tmp_path, table):
     for name, value in (("features_kind", "forest"), ("centers", "kmeans"), ("leverage_method", "magic")):
         with pytest.raises(ValueError, match=name):
             fit_table(data, "target", **{name: value})
+
+
+@pytest.mark.parametrize("kind", ["random", "nystrom"])
+def test_solver_reaches_the_model_file(tmp_path, table, kind):
+    data, frame = table
+    model = tmp_path / "cg.levrf"
+    proc = run("fit", "--data", data, "--target", "target", "--features-kind", kind, "--features", "32",
+               "--solver", "cg", "--quiet", "--out", model)
+    assert proc.returncode == 0, proc.stderr
+    ridge = levrf.load(model).regressor_[-1]
+    assert ridge.solver == "cg" and ridge.solver_ == "cg" and ridge.n_iter_ >= 1
+    direct, _ = fit_table(data, "target", n_features=32, features_kind=kind, solver="cholesky", score=False)
+    assert direct.regressor_[-1].solver_ == "cholesky"
+    X = frame.drop(columns="target")
+    ref = direct.predict(X)
+    # CG stops at tol=1e-6 (relative residual): predictions agree to about that
+    np.testing.assert_allclose(levrf.load(model).predict(X), ref, rtol=0, atol=1e-4 * float(np.abs(ref).max()))
+
+
+def test_solver_default_is_in_help_and_bad_solver_refused(tmp_path, table):
+    data, _ = table
+    proc = run("fit", "--help")
+    assert "--solver {auto,cholesky,cg}" in proc.stdout and "default: auto" in proc.stdout
+    proc = run("fit", "--data", data, "--target", "target", "--solver", "lsqr", "--out", tmp_path / "m.levrf")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+    with pytest.raises(ValueError, match="solver"):
+        fit_table(data, "target", solver="lsqr")

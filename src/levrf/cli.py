@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         LEVERAGE_METHODS,
         METHODS,
         MISSING_MODES,
+        SOLVER_MODES,
     )
 
     parser = argparse.ArgumentParser(
@@ -163,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how --sampling leverage/rejection scores weights: exact (an n × n matrix, refused above "
                           "the leverage_exact_bytes budget, 2,048 rows), approximate (a row subsample, any n), or "
                           "auto (exact within the budget)")
+    fit.add_argument("--solver", choices=SOLVER_MODES, default="auto",
+                     help="how the ridge system is solved: cholesky (form Psi^T Psi, O(n·D²)), cg (matrix-free "
+                          "preconditioned conjugate gradient, O(n·D) per iteration, a progress bar per iteration), "
+                          "or auto (by the flop counts of the two; cholesky below 100,000 rows)")
     fit.add_argument("--alpha", type=_positive_float, default=1e-2, help="ridge parameter α > 0")
     fit.add_argument("--categorical", choices=CATEGORICAL_MODES, default="onehot",
                      help="non-numeric columns: one-hot encode (unseen categories at predict: all zeros), "
@@ -271,7 +276,7 @@ def _fit(args) -> str:
                                n_features=args.features, sampling=args.sampling, alpha=args.alpha,
                                seed=args.seed, method=args.method, categorical=args.categorical,
                                missing=args.missing, features_kind=args.features_kind, centers=args.centers,
-                               leverage_method=args.leverage_method)
+                               leverage_method=args.leverage_method, solver=args.solver)
     save(model, args.out, key=model_key())
     return f"{summary.describe()}; model written to {args.out}"
 

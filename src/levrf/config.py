@@ -23,6 +23,11 @@ Every loop that works in chunks to bound its memory reads its budget here, when 
 ``train_block_bytes`` (4 MiB)
     The neuron blocks of :func:`levrf.nn.train_regularized` for two-layer networks, sized to
     stay in cache.
+``cg_cache_bytes`` (512 MiB)
+    The largest matrix of base features (n × D for random features, n × M ``K(X, C)`` for
+    Nyström) that ``solver="cg"`` computes once and keeps for its iterations (rows in memory
+    only); above it every iteration recomputes the features chunk by chunk
+    (:mod:`levrf.ridge.cg`).
 
 A budget sets the chunk *size*; results agree across budgets up to rounding (sums are
 regrouped), and the defaults reproduce the chunks levrf has always used. Settings are per
@@ -54,6 +59,7 @@ DEFAULTS: dict[str, int] = {
     "leverage_exact_bytes": 32 * 2**20,
     "pair_block_elements": 2**22,
     "train_block_bytes": 4 * 2**20,
+    "cg_cache_bytes": 512 * 2**20,
 }
 
 _CONFIG: contextvars.ContextVar[dict[str, int]] = contextvars.ContextVar("levrf_config", default=DEFAULTS)
@@ -96,6 +102,7 @@ def set_config(
     leverage_exact_bytes: int | None = None,
     pair_block_elements: int | None = None,
     train_block_bytes: int | None = None,
+    cg_cache_bytes: int | None = None,
 ) -> None:
     """Change budgets for the rest of this thread or task (``None`` keeps a setting)."""
     changes = _checked({
@@ -105,6 +112,7 @@ def set_config(
         "leverage_exact_bytes": leverage_exact_bytes,
         "pair_block_elements": pair_block_elements,
         "train_block_bytes": train_block_bytes,
+        "cg_cache_bytes": cg_cache_bytes,
     })
     _CONFIG.set({**_CONFIG.get(), **changes})
 
@@ -118,12 +126,13 @@ def config_context(
     leverage_exact_bytes: int | None = None,
     pair_block_elements: int | None = None,
     train_block_bytes: int | None = None,
+    cg_cache_bytes: int | None = None,
 ) -> Iterator[dict[str, int]]:
     """Budgets changed inside a ``with`` block and restored after it (even on an exception).
 
     Parameters
     ----------
-    chunk_bytes, leverage_chunk_bytes, leverage_row_chunk, leverage_exact_bytes, pair_block_elements, train_block_bytes : int >= 1, optional
+    chunk_bytes, leverage_chunk_bytes, leverage_row_chunk, leverage_exact_bytes, pair_block_elements, train_block_bytes, cg_cache_bytes : int >= 1, optional
         The budgets of the module docstring; ``None`` keeps the current value.
 
     Yields
@@ -138,6 +147,7 @@ def config_context(
         "leverage_exact_bytes": leverage_exact_bytes,
         "pair_block_elements": pair_block_elements,
         "train_block_bytes": train_block_bytes,
+        "cg_cache_bytes": cg_cache_bytes,
     })
     token = _CONFIG.set({**_CONFIG.get(), **changes})
     try:

@@ -139,6 +139,23 @@ PARAMETER_DOCS = {
     "fit_intercept": """fit_intercept : bool, default=True
         Fit an unpenalized intercept (as scikit-learn's ``Ridge``): the targets and the
         features are centred, the intercept is ``ȳ − μᵀβ``. ``False``: no intercept.""",
+    "solver": """solver : {"auto", "cholesky", "cg"}, default="auto"
+        ``"cholesky"``: form ``ΨᵀΨ`` (O(n·D²)) and factor it. ``"cg"``: matrix-free
+        preconditioned conjugate gradient, O(n·D) per iteration, Ψ never stored (features
+        recomputed per pass, or cached within the ``cg_cache_bytes`` budget; see
+        ``docs/ridge.md``, "Choosing a solver"). ``"auto"``: by the flop counts of the two
+        (``levrf.ridge.solver_choice.choose_solver``), the direct solver wherever it is not
+        clearly slower.""",
+    "tol": """tol : float, default=1e-6
+        ``solver="cg"`` stops when ``‖R − Aβ‖_F / ‖R‖_F ≤ tol`` (A = ΨᵀΨ + αI, R = ΨᵀY, both
+        centred with ``fit_intercept``).""",
+    "max_iter": """max_iter : int or None, default=None
+        Most CG iterations (one pass over the rows each); ``None`` means 200
+        (``levrf.ridge.cg.DEFAULT_MAX_ITER``). Reached before ``tol``: a ``ConvergenceWarning``,
+        and the iterate of smallest residual is kept.""",
+    "warm_start": """warm_start : bool, default=False
+        ``solver="cg"`` starts from the previous fit's ``coef_`` when its shape matches
+        (otherwise from zero).""",
 }
 
 
@@ -299,6 +316,39 @@ class FeatureMap(TransformerMixin, ValidatedParameters, BaseEstimator):
         for start in range(0, X.shape[0], step):
             rows = X[start : start + step]
             yield start, self.feature_map(rows, out=None if buffer is None else buffer[: rows.shape[0]])
+
+    # ------------------------------------------------------------ factored features (solver="cg")
+    def _has_center_factor(self) -> bool:
+        return all(isinstance(getattr(self, name, None), torch.Tensor) for name in ("centers_", "normalization_"))
+
+    def feature_factor(self) -> torch.Tensor | None:
+        """The fixed right factor ``N`` of ``Ψ = B·N``, or ``None`` when ``B`` is Ψ itself.
+
+        The hook of matrix-free solvers (:mod:`levrf.ridge.cg`): they apply ``Ψv = B(Nv)`` and
+        ``Ψᵀu = Nᵀ(Bᵀu)`` and never form Ψ, which for Nyström saves the O(n·M·r) product
+        ``K(X, C)·N`` per pass (Falkon's trick). A fitted map with public tensors ``centers_``
+        (M, d) and ``normalization_`` (M, r) and a ``kernel_`` (:class:`levrf.Nystroem`) factors
+        as ``B = kernel_.compute(X, centers_)``, ``N = normalization_``; any other map as
+        ``B = Ψ``, ``N = None``. Subclasses with another factorization override
+        :meth:`feature_factor`, :meth:`base_features` and :meth:`base_width` together.
+        """
+        return self.normalization_ if self._has_center_factor() else None
+
+    def base_width(self) -> int:
+        """Columns of ``B`` (M for a center map, ``n_output_features_`` otherwise)."""
+        return int(self.centers_.shape[0]) if self._has_center_factor() else int(self.n_output_features_)
+
+    def base_features(self, X: torch.Tensor) -> torch.Tensor:
+        """``B`` of the rows ``X`` (b, :meth:`base_width`), such that ``Ψ(X) = B·N``."""
+        if self._has_center_factor():
+            return self.kernel_.compute(X, self.centers_)
+        return self.feature_map(X)
+
+    def iter_base_chunks(self, X: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(start_row, B[start:start+b])`` over the row chunks of :meth:`iter_chunks`."""
+        step = self.chunk_size(X.shape[0], X.shape[1])
+        for start in range(0, X.shape[0], step):
+            yield start, self.base_features(X[start : start + step])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

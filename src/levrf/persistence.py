@@ -267,6 +267,19 @@ class Str(Kind):
 
 
 @dataclass(frozen=True)
+class Choice(Kind):
+    """One of some strings."""
+
+    options: tuple[str, ...] = ()
+
+    def _decode(self, node, ctx, where):
+        value = _string(node, where)
+        if value not in self.options:
+            raise ModelFileError(f"{where} must be one of {list(self.options)}, got {_short(node)}")
+        return value
+
+
+@dataclass(frozen=True)
 class ListOf(Kind):
     """A JSON list of ``item`` values; ``length``: a dimension its length must equal."""
 
@@ -613,7 +626,10 @@ _NYSTROEM = {
     "_sklearn_output_config": _OUTPUT_CONFIG,
 }
 _NYSTROM_RIDGE = {**_FEATURE_RIDGE, "features_": Estimator(classes=("Nystroem",))}
-_PRIMAL_SOLVE = {"jitter_": Float(min=0.0), "refine_residuals_": ListOf(item=Float(min=0.0, finite=False))}
+_PRIMAL_SOLVE = {"jitter_": Float(min=0.0), "refine_residuals_": ListOf(item=Float(min=0.0, finite=False)),
+                 # solver="auto"|"cholesky"|"cg" (issue 19): optional, so files written before it load
+                 "solver_": optional(Choice(options=("cholesky", "cg"))), "n_iter_": optional(Int(min=0)),
+                 "cg_residuals_": optional(ListOf(item=Float(min=0.0, finite=False)))}
 _EXACT_RIDGE = {
     "n_features_in_": Int(min=1),
     "feature_names_in_": _FEATURE_NAMES,

@@ -41,6 +41,8 @@ FEATURE_KINDS = ("random", "nystrom")
 CENTER_MODES = ("uniform", "leverage")
 #: how leverage samplers score weights (RandomFeatureRidge's ``leverage_method``)
 LEVERAGE_METHODS = ("auto", "exact", "approximate")
+#: how the random-feature and Nyström models solve their ridge system (``solver=``)
+SOLVER_MODES = ("auto", "cholesky", "cg")
 #: exact kernel ridge builds and factors the n × n kernel matrix (20,000 rows: 3.2 GB in float64)
 EXACT_MAX_ROWS = 20_000
 #: numeric values beyond this magnitude are refused: their squares (standardization, distances)
@@ -429,7 +431,7 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
               method: str = "auto", categorical: str = "onehot", missing: str = "impute",
               score: bool = True, out: str | Path | None = None, force: bool = False,
               key: bytes | str | None = None, features_kind: str = "random", centers: str = "uniform",
-              leverage_method: str = "auto"):
+              leverage_method: str = "auto", solver: str = "auto"):
     """Encode, standardize and fit a ridge model on a table; optionally save it.
 
     The model is ``TransformedTargetRegressor(Pipeline([TableEncoder, StandardScaler, ridge]),
@@ -440,7 +442,8 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
     :class:`levrf.RandomFeatureRidge` with ``leverage_method`` (``"auto"``: exact leverage only
     where its n × n matrix fits the ``leverage_exact_bytes`` budget), or with
     ``features_kind="nystrom"`` :class:`levrf.NystromRidge` with ``n_features`` centers chosen by
-    ``centers`` (any kernel with a closed form, deep-relu-ntk included). A kernel spec without a bandwidth gets sqrt(d), d the number
+    ``centers`` (any kernel with a closed form, deep-relu-ntk included); both solve by ``solver``
+    (``"auto"``, ``"cholesky"`` or ``"cg"``, see ``docs/ridge.md``). A kernel spec without a bandwidth gets sqrt(d), d the number
     of columns after encoding. With ``score``, R² on a held-out ``HOLDOUT_FRACTION`` of the rows
     (seeded by ``seed``) is computed first, then the final model is fitted on all rows.
 
@@ -470,6 +473,8 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
         raise ValueError(f"centers must be one of {', '.join(CENTER_MODES)}, got {centers!r}")
     if leverage_method not in LEVERAGE_METHODS:
         raise ValueError(f"leverage_method must be one of {', '.join(LEVERAGE_METHODS)}, got {leverage_method!r}")
+    if solver not in SOLVER_MODES:
+        raise ValueError(f"solver must be one of {', '.join(SOLVER_MODES)}, got {solver!r}")
     n_features = check_positive_int(n_features, "n_features")
     alpha = check_positive(alpha, "alpha")
     if out is not None:
@@ -509,13 +514,14 @@ def fit_table(data, target: str, *, columns: str | Sequence[str] | None = None, 
     if method == "auto":
         method = "random-features" if spec.has_features or features_kind == "nystrom" else "exact"
     if method == "random-features" and features_kind == "nystrom":
-        ridge = NystromRidge(spec, n_components=n_features, centers=centers, alpha=alpha, random_state=seed)
+        ridge = NystromRidge(spec, n_components=n_features, centers=centers, alpha=alpha, random_state=seed,
+                             solver=solver)
     elif method == "random-features":
         if not spec.has_features:
             raise ValueError(f"kernel {kernel_to_spec(spec)!r} has no random features (it is known only in closed "
                              "form); use method 'exact' (--method exact) or 'auto'")
         ridge = RandomFeatureRidge(spec, n_features=n_features, sampling=sampling, alpha=alpha,
-                                   leverage_method=leverage_method, random_state=seed)
+                                   leverage_method=leverage_method, random_state=seed, solver=solver)
     else:
         if len(y) > EXACT_MAX_ROWS:
             raise ValueError(f"exact kernel ridge builds an n × n kernel matrix; {len(y):,} rows exceed its limit "

@@ -24,11 +24,11 @@ from .._validation import (
     deprecate_positional_args,
     resolve_dtype,
 )
-from ..features import ESTIMATOR_CONSTRAINTS
+from ..features import ESTIMATOR_CONSTRAINTS, splice_parameter_docs
 from ..nystroem import CENTERS, Nystroem
 from .classification import RidgeClassifierMixin
 from .cv import RandomFeatureRidgeCV
-from .random_features import _RandomFeatureRidgeCore
+from .random_features import SOLVER_CONSTRAINTS, _RandomFeatureRidgeCore
 from .regression import RidgeRegressorMixin
 
 #: the Nyström parameters, beside the ones every estimator has
@@ -63,6 +63,7 @@ class _NystromRidgeCore(_NystroemMap, _RandomFeatureRidgeCore):
         "gram_dtype": [NoneValue(), Checked(resolve_dtype, "'float64' or 'float32'")],
         "refine_tol": Real(0.0),
         "fit_intercept": Boolean(),
+        **SOLVER_CONSTRAINTS,
     }
 
     @deprecate_positional_args
@@ -80,6 +81,10 @@ class _NystromRidgeCore(_NystroemMap, _RandomFeatureRidgeCore):
         device: str = "cpu",
         random_state=None,
         fit_intercept: bool = True,
+        solver: str = "auto",
+        tol: float = 1e-6,
+        max_iter: int | None = None,
+        warm_start: bool = False,
     ) -> None:
         self.kernel = kernel
         self.n_components = n_components
@@ -92,8 +97,13 @@ class _NystromRidgeCore(_NystroemMap, _RandomFeatureRidgeCore):
         self.device = device
         self.random_state = random_state
         self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
 
 
+@splice_parameter_docs
 class NystromRidge(RidgeRegressorMixin, RegressorMixin, _NystromRidgeCore):
     """Kernel ridge regression on Nyström features, centers chosen uniformly or by ridge leverage.
 
@@ -124,6 +134,16 @@ class NystromRidge(RidgeRegressorMixin, RegressorMixin, _NystromRidgeCore):
     device : str, default="cpu"
     random_state : int, numpy.random.Generator or None, default=None
         Seed of the choice of centers (``None`` means seed 0).
+    fit_intercept : bool, default=True
+        Fit an unpenalized intercept (centred features and targets).
+    {solver}
+        With Nyström features the CG iterations apply ``K(X, C)`` and the fixed factor
+        ``K_CC^{-1/2}`` separately (O(n·M·d) per pass, not the O(n·M²) of forming Ψ), and are
+        preconditioned by Falkon's preconditioner on the centers (uniform centers) or on a
+        uniform row subsample (leverage centers).
+    {tol}
+    {max_iter}
+    {warm_start}
 
     Attributes
     ----------
@@ -133,6 +153,12 @@ class NystromRidge(RidgeRegressorMixin, RegressorMixin, _NystromRidgeCore):
         β (r ≤ M: the numerically nonzero eigen-directions of ``K_CC``).
     jitter_ : float
     refine_residuals_ : list of float
+    solver_ : {"cholesky", "cg"}
+        The solver used (``solver="auto"`` resolved).
+    n_iter_ : int
+        CG iterations (0 for ``"cholesky"``).
+    cg_residuals_ : list of float
+        Relative residual of CG's start and of each iterate (empty for ``"cholesky"``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
@@ -165,6 +191,12 @@ class NystromRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _NystromRidg
     refine_tol : float, default=1e-5
     device : str, default="cpu"
     random_state : int, numpy.random.Generator or None, default=None
+    fit_intercept : bool, default=True
+    solver : {"auto", "cholesky", "cg"}, default="auto"
+    tol : float, default=1e-6
+    max_iter : int or None, default=None
+    warm_start : bool, default=False
+        As in :class:`NystromRidge`.
 
     Attributes
     ----------
@@ -173,6 +205,9 @@ class NystromRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _NystromRidg
     coef_ : torch.Tensor of shape (r, 1 or n_classes)
     jitter_ : float
     refine_residuals_ : list of float
+    solver_ : {"cholesky", "cg"}
+    n_iter_ : int
+    cg_residuals_ : list of float
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.

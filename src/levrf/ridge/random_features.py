@@ -23,7 +23,9 @@ from sklearn.exceptions import ConvergenceWarning
 from .._validation import (
     Boolean,
     Checked,
+    Integer,
     NoneValue,
+    Options,
     Real,
     ValidatedParameters,
     deprecate_positional_args,
@@ -33,8 +35,10 @@ from ..features import RANDOM_FEATURE_CONSTRAINTS, RandomFeatures, slim_copy, sp
 from ..rows import Rows
 from ._base import check_finite, working_dtype_device
 from .blocks import linear_predictions, normal_equations_block
+from .cg import DEFAULT_MAX_ITER, fits_cache, preconditioner_rows, solve_ridge_cg, uses_center_preconditioner
 from .classification import RidgeClassifierMixin
 from .regression import RidgeRegressorMixin
+from .solver_choice import choose_solver
 from .solvers import NormalEquations, ridge_factor
 
 #: most refinement passes over the data when ``gram_dtype`` is narrower than ``dtype``
@@ -140,12 +144,24 @@ def refine_ridge_solution(
     return best, residuals, False
 
 
+#: the ways of solving the primal system (``solver=``)
+SOLVERS = ("auto", "cholesky", "cg")
+
+#: constraints of the solver choice, shared by the random-feature and Nyström estimators
+SOLVER_CONSTRAINTS = {
+    "solver": Options(*SOLVERS),
+    "tol": Real(0.0),
+    "max_iter": [NoneValue(), Integer(1)],
+    "warm_start": Boolean(),
+}
+
 #: constraints of the random-feature ridge estimators: the random-feature table plus the solve's
 FEATURE_RIDGE_CONSTRAINTS = {
     **RANDOM_FEATURE_CONSTRAINTS,
     "gram_dtype": [NoneValue(), Checked(resolve_dtype, "'float64' or 'float32'")],
     "refine_tol": Real(0.0),
     "fit_intercept": Boolean(),
+    **SOLVER_CONSTRAINTS,
 }
 
 
@@ -176,6 +192,10 @@ class FeatureRidgeParams(ValidatedParameters, BaseEstimator):
         device: str = "cpu",
         random_state=None,
         fit_intercept: bool = True,
+        solver: str = "auto",
+        tol: float = 1e-6,
+        max_iter: int | None = None,
+        warm_start: bool = False,
     ) -> None:
         self.kernel = kernel
         self.n_features = n_features
@@ -191,6 +211,10 @@ class FeatureRidgeParams(ValidatedParameters, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
 
     def _gram_dtype(self) -> torch.dtype:
         """The ``gram_dtype`` as a torch dtype (``None`` → ``dtype``)."""
@@ -244,14 +268,25 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
     def _fit_rows(self, rows: Rows) -> None:
         dtype, _ = working_dtype_device(self)
         gram_dtype, alpha = self._gram_dtype(), float(self.alpha)
-        if not rows.in_memory and gram_dtype != dtype:
+        previous = getattr(self, "coef_", None) if self.warm_start else None
+        if not rows.in_memory and gram_dtype != dtype and self.solver == "cholesky":
             raise ValueError(
-                "gram_dtype other than dtype is not supported for Dask inputs (their refinement "
-                "passes are not implemented); use gram_dtype=None"
+                "gram_dtype other than dtype is not supported for Dask inputs with solver='cholesky' "
+                "(their refinement passes are not implemented); use gram_dtype=None or solver='cg'"
             )
         self.features_ = self._random_features(alpha).fit_rows(rows)
         self.bandwidth_ = self.features_.bandwidth_
         features = slim_copy(self.features_)
+        self.solver_ = self._choose_solver(rows, features)
+        if self.solver_ == "cg":
+            self._fit_cg(rows, features, alpha, previous)
+            return
+        if not rows.in_memory and gram_dtype != dtype:
+            raise ValueError(
+                "gram_dtype other than dtype is not supported for Dask inputs with the direct solver "
+                "(their refinement passes are not implemented); use gram_dtype=None or solver='cg'"
+            )
+        self.n_iter_, self.cg_residuals_ = 0, []
         sums = rows.sum(normal_equations_block, features, (), gram_dtype)
         # the Cholesky factorization reads the lower triangle only: no mirroring of G
         G, R, mean = self._normal_equations(sums, rows.n_rows)
@@ -266,6 +301,45 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
             coef = torch.cholesky_solve(R.to(L.dtype), L).to(dtype)
         self.coef_ = check_finite(coef, "ridge coefficients")
         self._set_intercept(self.coef_, mean)
+
+    def _choose_solver(self, rows: Rows, features) -> str:
+        """``solver``, with ``"auto"`` resolved by :func:`levrf.ridge.solver_choice.choose_solver`."""
+        if self.solver != "auto":
+            return self.solver
+        D, w = int(features.n_output_features_), int(features.base_width())
+        center = uses_center_preconditioner(features)
+        return choose_solver(
+            rows.n_rows, D, n_base=w, n_targets=max(rows.n_targets, 1), cached=fits_cache(rows, w),
+            preconditioner_rows=w if center else preconditioner_rows(rows.n_rows, D),
+            nystrom=features.feature_factor() is not None,
+        )
+
+    def _fit_cg(self, rows: Rows, features, alpha: float, previous: torch.Tensor | None) -> None:
+        """β by :func:`levrf.ridge.cg.solve_ridge_cg` (``solver="cg"``)."""
+        dtype, _ = working_dtype_device(self)
+        product_dtype = torch.float32 if torch.float32 in (dtype, self._gram_dtype()) else torch.float64
+        D, k = int(features.n_output_features_), max(rows.n_targets, 1)
+        x0 = None
+        if previous is not None and tuple(previous.shape) == (D, k):
+            x0 = previous.to(device=rows.device, dtype=torch.float64)
+        max_iter = DEFAULT_MAX_ITER if self.max_iter is None else int(self.max_iter)
+        result = solve_ridge_cg(features, rows, alpha, fit_intercept=self.fit_intercept, tol=float(self.tol),
+                                max_iter=max_iter, product_dtype=product_dtype, x0=x0,
+                                random_state=self.random_state)
+        self.n_iter_, self.cg_residuals_ = int(result.n_iter), [float(v) for v in result.residuals]
+        self.jitter_, self.refine_residuals_ = float(result.jitter), []
+        if not result.converged:
+            warnings.warn(
+                f"conjugate gradient stopped after {result.n_iter} iterations at a relative residual of "
+                f"{min(result.residuals):.3g} > tol={float(self.tol):g}; the iterate of smallest residual is "
+                "kept (raise max_iter or tol, or use solver='cholesky')",
+                ConvergenceWarning, stacklevel=4,
+            )
+        self.coef_ = check_finite(result.coef.to(dtype), "ridge coefficients")
+        if result.mean is None:
+            self.intercept_ = torch.zeros(k, dtype=dtype, device=self.coef_.device)
+        else:
+            self.intercept_ = check_finite((result.y_mean - result.mean @ result.coef).to(dtype), "intercept")
 
     def _refined_solve(
         self, rows: Rows, features: RandomFeatures, G: torch.Tensor, R: torch.Tensor, alpha: float,
@@ -334,6 +408,10 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
     {device}
     {random_state}
     {fit_intercept}
+    {solver}
+    {tol}
+    {max_iter}
+    {warm_start}
 
     Attributes
     ----------
@@ -348,9 +426,17 @@ class RandomFeatureRidge(RidgeRegressorMixin, RegressorMixin, _RandomFeatureRidg
         ``ȳ − μᵀβ`` (zeros with ``fit_intercept=False``).
     jitter_ : float
         Diagonal jitter that had to be added to ``ΨᵀΨ + αI`` (0.0 normally); with refinement
-        it is only in the factor that corrects β, not in the system β solves.
+        it is only in the factor that corrects β, not in the system β solves; with
+        ``solver="cg"`` that of the preconditioner's factor (the system solved has none).
     refine_residuals_ : list of float
         Relative residual measured by each refinement pass (empty without refinement).
+    solver_ : {"cholesky", "cg"}
+        The solver used (``solver="auto"`` resolved).
+    n_iter_ : int
+        CG iterations run (0 for ``"cholesky"``).
+    cg_residuals_ : list of float
+        Relative residual of CG's start, then of each iterate (empty for ``"cholesky"``; see
+        :mod:`levrf.ridge.cg` for the float32 phase and its float64 check).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
@@ -391,6 +477,10 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
     {device}
     {random_state}
     {fit_intercept}
+    {solver}
+    {tol}
+    {max_iter}
+    {warm_start}
 
     Attributes
     ----------
@@ -401,6 +491,9 @@ class RandomFeatureRidgeClassifier(RidgeClassifierMixin, ClassifierMixin, _Rando
     intercept_ : torch.Tensor of shape (1 or n_classes,)
     jitter_ : float
     refine_residuals_ : list of float
+    solver_ : {"cholesky", "cg"}
+    n_iter_ : int
+    cg_residuals_ : list of float
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.

@@ -1,0 +1,102 @@
+"""The ``solver="auto"`` rule of the random-feature and Nyström ridge: Cholesky or CG, by cost.
+
+:func:`choose_solver` is the one place that decides; the estimators only call it. Costs are
+counted in *GEMM-flop equivalents* (the time of one flop of a large matrix product), so that
+work that runs far below the GEMM rate (feature evaluation, memory-bound products with few
+targets) is weighed by its measured slowness:
+
+direct (``solver="cholesky"``)
+    ``n·D²`` (the ``syrk`` of ΨᵀΨ) ``+ D³/3`` (Cholesky) ``+ n·w·φ`` (one pass of features,
+    ``w`` base columns, φ the cost of one base element); Nyström adds ``2·n·M·D`` (the product
+    ``K(X, C)·N`` that makes ψ).
+CG (``solver="cg"``)
+    the preconditioner ``r·D² + D³/3 + r·w·φ`` (Nyström with uniform centers: r = M), the first
+    pass ``n·w·φ``, and ``ITERATIONS`` iterations of ``MATVEC_WEIGHT·4·n·w·k`` (the products
+    ``Bᵀ(B V)``) plus ``n·w·φ`` each unless the base features are cached.
+
+CG is chosen only from ``CG_MIN_ROWS`` rows on and when its cost is below ``CG_ADVANTAGE``
+times the direct one, so that the direct solver (exact, and at most about a minute below
+``CG_MIN_ROWS`` rows for D ≤ 8,192) keeps every setting where it is not clearly slower: every
+run of ``benchmarks/krr.py`` and ``benchmarks/approximation.py`` (n ≤ 53,000, D ≤ 8,192). The
+constants were measured on the 2-core development machine *under load* (other jobs running),
+single-threaded, with ``/tmp``-style micro-timings of ``torch`` products and of the Gaussian
+feature map and kernel at d = 10 (GEMM 42 GFLOP/s; ``Bᵀ(Bv)`` on a cached 20,000 × 1,024
+matrix 2.7 GFLOP/s; one random-feature or Gaussian-kernel element 11–45 ns, the spread being
+the load); the lead re-measures them with
+``benchmarks/scale.py`` (measured crossover: see BENCHMARKS.md, scale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._validation import check_positive_int
+
+#: iterations of preconditioned CG assumed by the rule (FALKON reaches its accuracy in 10–20)
+ITERATIONS = 30
+#: GEMM-flop equivalents of one flop of the memory-bound products ``Bᵀ(B v)`` (measured ≈ 15)
+MATVEC_WEIGHT = 15.0
+#: GEMM-flop equivalents of one base feature element (a random feature or a kernel value at
+#: d = 10: measured 11–45 ns against a 42 GFLOP/s GEMM under load; the best repeat, ~12 ns)
+FEATURE_ELEMENT_COST = 500.0
+#: CG must be estimated at most this fraction of the direct cost to be chosen
+CG_ADVANTAGE = 0.5
+#: below this many rows "auto" always solves directly (the cost model's margin is not verified
+#: there: cached CG on 10,000 rows at M = 4,096 is estimated at 0.44× the direct fit)
+CG_MIN_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class SolverCosts:
+    """The two cost estimates (GEMM-flop equivalents) and the choice."""
+
+    direct: float
+    cg: float
+    solver: str
+
+
+def solver_costs(
+    n_rows: int,
+    n_features: int,
+    *,
+    n_base: int | None = None,
+    n_targets: int = 1,
+    cached: bool = False,
+    preconditioner_rows: int | None = None,
+    nystrom: bool = False,
+) -> SolverCosts:
+    """Cost estimates of the direct and CG fits and the ``"auto"`` choice (module docstring).
+
+    Parameters
+    ----------
+    n_rows : int
+        n.
+    n_features : int
+        D, the columns of Ψ (r ≤ M for Nyström).
+    n_base : int, optional
+        w, the columns of the base matrix B (M for Nyström; default D).
+    n_targets : int
+        k.
+    cached : bool
+        Whether CG would keep B in memory (``cg_cache_bytes``).
+    preconditioner_rows : int, optional
+        r of the preconditioner (default ``min(n, 2D)``; Nyström with uniform centers: M).
+    nystrom : bool
+        Whether ψ = B·N must be formed by the direct fit (the ``2·n·M·D`` product).
+    """
+    n = check_positive_int(n_rows, "n_rows")
+    D = check_positive_int(n_features, "n_features")
+    w = D if n_base is None else check_positive_int(n_base, "n_base")
+    k = check_positive_int(n_targets, "n_targets")
+    r = min(n, 2 * D) if preconditioner_rows is None else check_positive_int(preconditioner_rows, "preconditioner_rows")
+    features = n * w * FEATURE_ELEMENT_COST
+    direct = n * D**2 + D**3 / 3 + features + (2.0 * n * w * D if nystrom else 0.0)
+    iteration = MATVEC_WEIGHT * 4.0 * n * w * k + (0.0 if cached else features)
+    cg = r * D**2 + D**3 / 3 + r * w * FEATURE_ELEMENT_COST + features + ITERATIONS * iteration
+    use_cg = n >= CG_MIN_ROWS and cg <= CG_ADVANTAGE * direct
+    return SolverCosts(float(direct), float(cg), "cg" if use_cg else "cholesky")
+
+
+def choose_solver(n_rows: int, n_features: int, **kwargs) -> str:
+    """``"cholesky"`` or ``"cg"``: :func:`solver_costs`'s choice (same arguments)."""
+    return solver_costs(n_rows, n_features, **kwargs).solver
