@@ -82,7 +82,7 @@ DEFAULT_FALKON_PYTHON = Path("/work/falkon-venv/bin/python")
 
 FULL = dict(
     n=(100_000, 1_000_000, 10_000_000), dims=(2048, 8192, 16384, 32768), n_test=100_000, in_memory_max=1_000_000,
-    dask_dims=(2048, 8192, 16384, 32768), ratio_D=16384, target_n=1_000_000, method_timeout=4 * 3600, max_iter=100,
+    dask_dims=(2048, 8192), ratio_D=16384, target_n=1_000_000, method_timeout=4 * 3600, max_iter=100,
 )
 QUICK = dict(
     n=(20_000,), dims=(512, 2048), n_test=10_000, in_memory_max=20_000, dask_dims=(512,), dask_n=20_000,
@@ -483,9 +483,9 @@ def estimate_direct(family: str, n: int, D: int, cal: dict) -> float:
 
 
 def direct_memory(family: str, D: int) -> float:
-    """Bytes of the D × D float64 matrices of a direct fit: Gram and its factor (and, for Nyström,
-    K_CC and its inverse square root)."""
-    return (2 if family == "rf" else 4) * 8.0 * D**2
+    """Bytes of the D × D float64 matrices of a direct fit, counted generously: Gram, its symmetric
+    copy and its factor (for Nyström: Gram, factor, K_CC and its inverse square root)."""
+    return (3 if family == "rf" else 4) * 8.0 * D**2
 
 
 def machine_description() -> str:
@@ -536,12 +536,12 @@ def run_checks(args, falkon_python: str | None, log) -> dict:
 def plan(args, cfg) -> list[tuple[int, int, str, str]]:
     """(n, D, method, device) of every fit, in running order: in memory up to
     ``cfg["in_memory_max"]`` rows, Parquet + Dask above it (and, with ``--quick``, also at
-    ``cfg["dask_n"]`` for ``cfg["dask_dims"]``, as a smoke test of that path); the GPU section
+    ``cfg["dask_n"]``, as a smoke test of that path), the streamed path at ``--dask-D`` only; the GPU section
     repeats the in-memory sizes."""
     runs = []
     for n in args.n:
         in_memory = n <= cfg["in_memory_max"]
-        dask_dims = args.D if not in_memory else (cfg["dask_dims"] if n == cfg.get("dask_n") else ())
+        dask_dims = args.dask_D if not in_memory or n == cfg.get("dask_n") else ()
         for D in args.D:
             if in_memory:
                 runs += [(n, D, m, "cpu") for m in args.methods if m in METHODS]
@@ -841,6 +841,10 @@ def parse_args(argv=None):
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes (1 thread each)")
+    parser.add_argument("--dask-D", type=int, nargs="+", default=None, help="D = M values of the streamed "
+                        "(Parquet + Dask) path (default 2,048 and 8,192; --quick: 512)")
+    parser.add_argument("--dry-run", action="store_true", help="checks and calibration, then print the plan "
+                        "(with the direct fits' predicted times) and stop")
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per Dask block")
     parser.add_argument("--direct-limit", type=float, default=3600.0, help="seconds; slower direct fits are estimated")
     parser.add_argument("--memory-limit", type=float, default=None, help="bytes for a direct fit's D × D matrices "
@@ -871,6 +875,7 @@ def main(argv=None) -> dict:
     args.n = sorted(args.n or cfg["n"])
     args.D = sorted(args.D or cfg["dims"])
     args.max_iter = args.max_iter or cfg["max_iter"]
+    args.dask_D = sorted(args.dask_D or cfg["dask_dims"])
     if args.memory_limit is None:
         args.memory_limit = 0.75 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if args.method_timeout is None:
@@ -917,6 +922,12 @@ def main(argv=None) -> dict:
     def save():
         json_path.write_text(json.dumps(res, indent=1, default=str) + "\n")
 
+    if args.dry_run:
+        for n, D, method, device in plan(args, cfg):
+            family, solver = ALL_METHODS[method][1:]
+            est = f"predicted {estimate_direct(family, n, D, cal):,.0f} s" if solver == "cholesky" else ""
+            log(f"   {method:26s} n={n:>10,} D={D:6d} {device} {est}")
+        return res
     run_all(args, cfg, falkon_python, cal, res, save, log)
     res["meta"]["total_s"] = time.perf_counter() - t_start
     res["meta"]["load_after"] = os.getloadavg()[0]
