@@ -297,7 +297,7 @@ def fit_falkon(spec: dict) -> dict:
     iters = falkon_iterations()
     model = Falkon(
         kernel=kernels.GaussianKernel(spec["bandwidth"], opt=opts), penalty=spec["alpha"] / spec["n"], M=spec["D"],
-        maxiter=spec["max_iter"], seed=spec["seed"], options=opts,
+        maxiter=spec["falkon_max_iter"], seed=spec["seed"], options=opts,
     )
     cuda = spec["device"] == "cuda"
     out = {"rss_before_fit": proc_status("VmRSS")}
@@ -559,10 +559,12 @@ def run_all(args, cfg, falkon_python, cal, res, save, log) -> None:
         for n, D, method, device in plan(args, cfg):
             library, family, solver = ALL_METHODS[method]
             dask = method in DASK_METHODS
-            entry = {"n": n, "D": D, "method": method, "device": device, "alpha": args.penalty * n}
+            entry = {"n": n, "D": D, "method": method, "device": device, "alpha": args.penalty * n,
+                     "cap": args.falkon_max_iter if library == "falkon" else args.max_iter}
             base = dict(
                 n=n, D=D, family=family, solver=solver, seed=args.seed, bandwidth=args.bandwidth, alpha=args.penalty * n,
-                tol=args.tol, max_iter=args.max_iter, threads=args.threads, device=device, dtype=args.dtype,
+                tol=args.tol, max_iter=args.max_iter, falkon_max_iter=args.falkon_max_iter, threads=args.threads,
+                device=device, dtype=args.dtype,
                 n_test=cfg["n_test"], falkon_max_cpu_mem=args.falkon_max_cpu_mem,
             )
             if library == "falkon" and not falkon_python:
@@ -705,7 +707,7 @@ def summarize(res: dict, cfg: dict) -> dict:
 
 
 def run_table(runs, n, device) -> list[str]:
-    lines = ["| method | D = M | fit time (s) | peak RSS (GB) | test RMSE | CG iterations | note |",
+    lines = ["| method | D = M | fit time (s) | peak RSS (GB) | test RMSE | CG iterations / cap | note |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for r in runs:
         if r["n"] != n or r["device"] != device:
@@ -722,7 +724,9 @@ def run_table(runs, n, device) -> list[str]:
         if r.get("solver_"):
             note += f"; solver_={r['solver_']}"
         rm = f"{r['rmse']:.4f}" if r.get("rmse") is not None else "—"
-        it = str(r["n_iter"]) if r.get("n_iter") is not None and r.get("solver_") != "cholesky" else "—"
+        it = "—"
+        if r.get("n_iter") is not None and r.get("solver_") != "cholesky":
+            it = f"{r['n_iter']} / {r['cap']}" if r.get("cap") else str(r["n_iter"])
         lines.append(f"| {r['method']} | {r['D']:,} | {fmt_time(r)} | {mem} | {rm} | {it} | {note} |")
     return lines
 
@@ -731,6 +735,8 @@ def markdown(res: dict, summary: dict, cfg: dict, args) -> str:
     meta, checks, cal = res["meta"], res["checks"], res["calibration"]
     title = "## Scale: levrf direct vs CG vs Falkon (issue 19) — `benchmarks/scale.py`" + (" --quick" if args.quick else "")
     out = [title, "", f"Command: `{meta['command']}`", ""]
+    if meta.get("earlier_commands"):
+        out[-2] += " (merged with the runs of " + ", ".join(f"`{c}`" for c in meta["earlier_commands"]) + ")"
     load = f"load average {meta['load_before']:.1f} at start, {meta.get('load_after', math.nan):.1f} at the end"
     out += [
         f"Machine: {meta['machine']}; torch {cal['torch']}, {args.threads} torch/BLAS threads per fit (Dask: "
@@ -742,7 +748,7 @@ def markdown(res: dict, summary: dict, cfg: dict, args) -> str:
         f"{cfg['n_test']:,} fresh rows. Best possible test RMSE = noise sd = **{NOISE_SD}** (f* itself scores "
         f"{res['oracle_rmse']:.4f} on these test rows). Gaussian kernel σ = {args.bandwidth}, Falkon penalty "
         f"λ = {args.penalty:g} (levrf α = λ·n), CG: levrf tol = {args.tol:g}, max_iter = {args.max_iter}; Falkon "
-        f"maxiter = {args.max_iter} (its default cg_tolerance). levrf RF: D/2 Gaussian weights (cos/sin pairs); "
+        f"maxiter = {args.falkon_max_iter} (its default cg_tolerance). levrf RF: D/2 Gaussian weights (cos/sin pairs); "
         f"Nyström and Falkon: M = D uniform centers. Peak RSS: the fit's whole process (data included).",
         "",
     ]
@@ -838,6 +844,10 @@ def parse_args(argv=None):
     parser.add_argument("--tol", type=float, default=1e-6, help="levrf CG tolerance")
     parser.add_argument("--max-iter", type=int, default=None, help="CG iteration cap, levrf and Falkon (default "
                         "100; --quick: 30)")
+    parser.add_argument("--falkon-max-iter", type=int, default=None, help="Falkon's maxiter (default: --max-iter; "
+                        "Falkon's own default is 20)")
+    parser.add_argument("--merge", action="store_true", help="keep the runs of an earlier --output that this "
+                        "command does not redo (to run the full benchmark in parts)")
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes (1 thread each)")
@@ -862,7 +872,7 @@ def parse_args(argv=None):
         values = getattr(args, name)
         if values is not None and any(v < 1 for v in values):
             parser.error(f"--{name} values must be positive integers, got {values}")
-    if (args.max_iter is not None and args.max_iter < 1) or args.threads < 1 or args.repeats < 1 or args.workers < 1:
+    if any(v is not None and v < 1 for v in (args.max_iter, args.falkon_max_iter)) or args.threads < 1 or args.repeats < 1 or args.workers < 1:
         parser.error("--max-iter, --threads, --repeats and --workers must be positive")
     if not (args.penalty > 0 and args.bandwidth > 0 and args.tol > 0 and args.check_alpha > 0):
         parser.error("--penalty, --bandwidth, --tol and --check-alpha must be positive")
@@ -876,6 +886,7 @@ def main(argv=None) -> dict:
     args.D = sorted(args.D or cfg["dims"])
     args.max_iter = args.max_iter or cfg["max_iter"]
     args.dask_D = sorted(args.dask_D or cfg["dask_dims"])
+    args.falkon_max_iter = args.falkon_max_iter or args.max_iter
     if args.memory_limit is None:
         args.memory_limit = 0.75 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if args.method_timeout is None:
@@ -928,7 +939,14 @@ def main(argv=None) -> dict:
             est = f"predicted {estimate_direct(family, n, D, cal):,.0f} s" if solver == "cholesky" else ""
             log(f"   {method:26s} n={n:>10,} D={D:6d} {device} {est}")
         return res
+    if args.merge and json_path.exists():
+        previous = json.loads(json_path.read_text())
+        redone = {(n, D, m, dev) for n, D, m, dev in plan(args, cfg)}
+        res["runs"] = [r for r in previous["runs"] if (r["n"], r["D"], r["method"], r["device"]) not in redone]
+        res["meta"]["earlier_commands"] = [*previous["meta"].get("earlier_commands", []), previous["meta"]["command"]]
+        log(f"merging: kept {len(res['runs'])} runs of {json_path}")
     run_all(args, cfg, falkon_python, cal, res, save, log)
+    res["runs"].sort(key=lambda r: (r["device"] != "cpu", r["n"], r["D"], list(ALL_METHODS).index(r["method"])))
     res["meta"]["total_s"] = time.perf_counter() - t_start
     res["meta"]["load_after"] = os.getloadavg()[0]
     summary = summarize(res, cfg)
