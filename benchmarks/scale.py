@@ -46,8 +46,14 @@ a GPU section repeats the in-memory sizes with ``device="cuda"`` and Falkon ``us
 Usage::
 
     python benchmarks/scale.py --quick                     # smoke test: n = 20,000, D ∈ {512, 2048}
-    python benchmarks/scale.py                             # full run (many hours, see BENCHMARKS.md)
-    python benchmarks/scale.py --n 1000000 --D 16384       # a subset
+    python benchmarks/scale.py --dry-run                   # checks, calibration, the plan with predicted direct times
+    python benchmarks/scale.py                             # the whole grid: days on 2 cores, better in parts:
+    python benchmarks/scale.py --n 1000000 --D 2048 8192 16384            # the target figures
+    python benchmarks/scale.py --merge --n 100000 1000000 --D 32768       # ... each part merged into the
+    python benchmarks/scale.py --merge --n 100000 --D 2048 8192 16384     # same scale.{md,json}
+    python benchmarks/scale.py --merge --n 10000000 --D 2048 8192         # the Parquet + Dask path
+
+``--falkon-max-iter 20`` runs Falkon at its own default cap instead of levrf's (``--max-iter``).
 
 Writes ``benchmarks/results/scale.{md,json}`` (``scale_quick.*`` with ``--quick``); the JSON is
 rewritten after every fit, so an interrupted run keeps what it measured.
