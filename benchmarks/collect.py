@@ -25,6 +25,8 @@ SECTIONS = [
     ("approximation.md", "Nyström (uniform, leverage centers) vs random features vs scikit-learn at equal D"),
     ("default_bandwidth.md", "bandwidth='auto' (median heuristic) against other rules and a tuned bandwidth"),
     ("leverage_cost_quick.md", "fit time of sampling='leverage' (defaults) against sampling='gaussian' (quick run)"),
+    ("scale.md", "beyond D = 8,192: direct vs CG solvers vs Falkon, n up to 10^7, D = M up to 32,768"),
+    ("scale_quick.md", "direct vs CG vs Falkon, quick smoke run (n = 20,000, D ≤ 2,048, measured under load)"),
 ]
 
 HEADER = """# Benchmarks
