@@ -189,10 +189,9 @@ class ExactLeverage(LeverageScorer):
         """``s_α = Σ λ_i/(λ_i + α)`` from the eigenvalues of K (at this scorer's α by default)."""
         alpha = self.alpha if alpha is None else check_positive(alpha, "alpha")
         if alpha == self.alpha and self._eigenvalues is None:
-            # s_α = n − α·tr[(K+αI)⁻¹] = n − α‖L⁻¹‖_F²: reuses the Cholesky, 4× cheaper than eigvalsh
-            eye = torch.eye(self.n, dtype=self.L.dtype, device=self.L.device)
-            Linv = torch.linalg.solve_triangular(self.L, eye, upper=False)
-            return float(self.n - alpha * Linv.pow(2).sum())
+            # s_α = n − α·tr[(K+αI)⁻¹]: reuses the Cholesky (LAPACK potri, ~⅔n³ flops, a fifth
+            # of eigvalsh and less than a triangular solve against the identity)
+            return float(self.n - alpha * torch.cholesky_inverse(self.L).diagonal().sum())
         eig = self.eigenvalues().cpu().numpy()  # called many times by the α' search: stay in NumPy
         return float((eig / (eig + alpha)).sum())
 
