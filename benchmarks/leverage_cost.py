@@ -12,10 +12,13 @@ It reports the ratio of the median fit times leverage / gaussian per (n, D, regi
 
 Usage::
 
-    python benchmarks/leverage_cost.py           # n = 10⁴, 10⁵, 10⁶ × D = 256, 1024, 2048, 3 repeats
+    python benchmarks/leverage_cost.py           # n = 10⁴, 10⁵ × D = 256, 1024, 2048, 3 repeats
+    python benchmarks/leverage_cost.py --large   # n = 10⁶ × D = 256, 1024, 1 repeat (long: ~1 h on 1 core)
     python benchmarks/leverage_cost.py --quick   # n = 10⁴, D = 256, 1 repeat (a smoke run)
+    python benchmarks/leverage_cost.py --sizes 100000 --dims 1024 --repeats 1   # any subset
 
-Writes ``benchmarks/results/leverage_cost[_quick].md`` and ``.json`` (atomically).
+Writes ``benchmarks/results/leverage_cost[_quick|_large].md`` and ``.json`` (atomically; a run with
+``--sizes``/``--dims`` writes ``leverage_cost_custom.*``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -75,11 +79,20 @@ def write_atomic(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 10^4, D = 256, one repeat")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--large", action="store_true", help="n = 10^6, D = 256 and 1024, one repeat")
+    parser.add_argument("--sizes", nargs="+", type=int, default=None, help="the n values")
+    parser.add_argument("--dims", nargs="+", type=int, default=None, help="the D values")
+    parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
-    sizes = [10_000] if args.quick else [10_000, 100_000, 1_000_000]
-    dims = [256] if args.quick else [256, 1024, 2048]
-    repeats = 1 if args.quick else args.repeats
+    if args.quick:
+        sizes, dims, repeats, suffix = [10_000], [256], 1, "_quick"
+    elif args.large:
+        sizes, dims, repeats, suffix = [1_000_000], [256, 1024], 1, "_large"
+    else:
+        sizes, dims, repeats, suffix = [10_000, 100_000], [256, 1024, 2048], 3, ""
+    if args.sizes or args.dims:
+        sizes, dims, suffix = args.sizes or sizes, args.dims or dims, "_custom"
+    repeats = args.repeats or repeats
     rows = []
     for n in sizes:
         X, y = synthetic(n)
@@ -94,9 +107,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 rows.append(row)
                 print(f"n={n:>9,} D={D:>5} {regime:>8}: mixture {mixture}, gaussian {gaussian:.3f} s, "
                       f"leverage {leverage:.3f} s, ratio {row['ratio']:.2f} (target ≤ {row['target']})", flush=True)
-    suffix = "_quick" if args.quick else ""
     lines = ["# Fit time of sampling='leverage' (defaults) against sampling='gaussian'", "",
-             f"`python benchmarks/leverage_cost.py{' --quick' if args.quick else ''}`; median of {repeats} fit(s).",
+             f"`python benchmarks/leverage_cost.py {' '.join(argv if argv is not None else sys.argv[1:])}`; "
+             f"median of {repeats} fit(s); measured on a shared machine unless stated.",
              "", "| n | D | regime | mixture | gaussian (s) | leverage (s) | ratio | target |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['n']:,} | {r['D']} | {r['regime']} | {r['mixture']} | {r['gaussian_s']:.3f} | "
               f"{r['leverage_s']:.3f} | {r['ratio']:.2f} | ≤ {r['target']} |" for r in rows]
