@@ -94,3 +94,20 @@ def test_pilot_path_with_an_adaptive_pool_is_unbiased():
         (e1, b1, x1), (e2, b2, x2) = check_unbiased(kernel, X, LeverageSampler(alpha=2.0))
     assert x2 < x1 / 10
     assert math.isfinite(e2) and np.isfinite(b2)
+
+
+def test_a_small_first_pilot_decides_sampling_from_p(rng):
+    """Small α (s_α ≫ m): the first pilot of max(512, m) rows already says "sample from p", so the
+    2m-row pilot is never built; where it does not (large α), the full pilot decides."""
+    from levrf.leverage.auto import first_pilot_rows, pilot_rows
+
+    X = torch.as_tensor(rng.standard_normal((5000, 4)))
+    kernel = levrf.GaussianKernel(1.0)
+    m = 600
+    assert first_pilot_rows(5000, m, 2048) == 600 < pilot_rows(5000, m, 2048) == 1200
+    s = LeverageSampler(alpha=1e-4).draw(kernel, X, m, torch.Generator().manual_seed(0))
+    assert s.info["mixture"] == 1.0 and s.info["statistical_dimension_rows"] == 600
+    gauss = levrf.RandomFeatures(kernel, n_features=m, sampling="qmc", random_state=0).fit(X.numpy())
+    torch.testing.assert_close(s.weights, gauss.weights_, rtol=0, atol=0)  # p's own weights, same seed
+    big = LeverageSampler(alpha=500.0).draw(kernel, X, m, torch.Generator().manual_seed(0))
+    assert big.info["mixture"] == 0.5 and big.info["scoring_rows"] == PILOT_MIN_ROWS

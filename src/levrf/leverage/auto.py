@@ -131,6 +131,23 @@ def pilot_rows(n_samples: int, m: int, max_rows: int | None = None) -> int:
     return min(cap, max(PILOT_MIN_ROWS, PILOT_ROWS_PER_WEIGHT * m))
 
 
+def first_pilot_rows(n_samples: int, m: int, max_rows: int | None = None) -> int:
+    """Rows of the first, smaller pilot: ``min(pilot_rows(n, m, max_rows), max(PILOT_MIN_ROWS, m))``.
+
+    Its s_α estimate can exceed m/2, so it can tell that the rule samples from p (m < 2·s_α), and
+    being an estimate from fewer rows it is biased lower than the full pilot's (the statistical
+    dimension is concave in K, and the subsample estimates K without bias): where it says "p", the
+    full pilot's r = 2m rows (8× its O(r³) cost) would say so as well, on average. Where it does
+    not, the sampler builds the full pilot.
+
+    Examples
+    --------
+    >>> first_pilot_rows(10**6, 64), first_pilot_rows(10**6, 1024), first_pilot_rows(700, 1024)
+    (512, 1024, 700)
+    """
+    return min(pilot_rows(n_samples, m, max_rows), max(PILOT_MIN_ROWS, check_positive_int(m, "m")))
+
+
 def scoring_rows(pilot: int, statistical_dimension: float) -> int:
     """Rows of the pilot on which ``leverage_method="auto"`` scores the pool where the rule resamples.
 

@@ -29,6 +29,7 @@ from .approximate import SubsampleLeverage
 from .auto import (
     auto_sampling_parameters,
     check_sampling_alpha,
+    first_pilot_rows,
     pilot_rows,
     resolve_sampling_parameters,
     scoring_rows,
@@ -101,10 +102,16 @@ class LeverageSampler(Sampler):
             # s_α for the rule from a pilot subsample whose cost does not depend on n: the rule
             # often samples from p, and then the leverage fit must cost what a fit from p costs
             rows = pilot_rows(n, m, max_exact_rows()) if self.rank is None else self.rank  # a given rank is the user's cost
-            pilot = leverage_function(kernel, X, self.alpha, "subsample", rank=rows, generator=generator)
-            s_alpha = pilot.statistical_dimension(self.alpha)
-            params = auto_sampling_parameters(m, self.alpha, lambda a: s_alpha if a == self.alpha else
-                                              pilot.statistical_dimension(a), n)
+            stages = [first_pilot_rows(n, m, max_exact_rows()), rows] if self.rank is None else [rows]
+            for size in sorted(set(stages)):
+                # a smaller pilot first: its s_α is biased low (s is concave in K), so where it
+                # already says "m < 2·s_α" (sample from p) the full pilot is not needed
+                pilot = leverage_function(kernel, X, self.alpha, "subsample", rank=size, generator=generator)
+                s_alpha = pilot.statistical_dimension(self.alpha)
+                params = auto_sampling_parameters(m, self.alpha, lambda a, p=pilot, s=s_alpha: s if a == self.alpha
+                                                  else p.statistical_dimension(a), n)
+                if params.mixture >= 1.0:
+                    break
             if params.mixture >= 1.0:
                 generator.set_state(start)
                 return self._draw_from_p(kernel, X, m, generator, pilot, params, s_alpha, method)
