@@ -51,17 +51,23 @@ def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def fit_seconds(X, y, sampling: str, n_features: int, alpha: float, repeats: int) -> tuple[float, float | None]:
+def fit_once(X, y, sampling: str, n_features: int, alpha: float, seed: int) -> tuple[float, float | None]:
     kernel = levrf.GaussianKernel(math.sqrt(D_COLUMNS))
-    times, mixture = [], None
+    model = levrf.RandomFeatureRidge(kernel, n_features=n_features, sampling=sampling, alpha=alpha, random_state=seed)
+    start = time.perf_counter()
+    model.fit(X, y)
+    return time.perf_counter() - start, model.features_.mixture_
+
+
+def paired_seconds(X, y, n_features: int, alpha: float, repeats: int) -> tuple[float, float, float | None]:
+    """Median fit times (gaussian, leverage) and leverage's mixture; the two samplers alternate
+    seed by seed, so a change of machine load affects both alike."""
+    gaussian, leverage, mixture = [], [], None
     for seed in range(repeats):
-        model = levrf.RandomFeatureRidge(kernel, n_features=n_features, sampling=sampling, alpha=alpha,
-                                         random_state=seed)
-        start = time.perf_counter()
-        model.fit(X, y)
-        times.append(time.perf_counter() - start)
-        mixture = model.features_.mixture_
-    return float(np.median(times)), mixture
+        gaussian.append(fit_once(X, y, "gaussian", n_features, alpha, seed)[0])
+        t, mixture = fit_once(X, y, "leverage", n_features, alpha, seed)
+        leverage.append(t)
+    return float(np.median(gaussian)), float(np.median(leverage)), mixture
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -99,8 +105,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for D in dims:
             m = D // 2
             for regime, alpha in (("p", ALPHA_P), ("resample", ALPHA_PER_ROW * n)):
-                gaussian, _ = fit_seconds(X, y, "gaussian", m, alpha, repeats)
-                leverage, mixture = fit_seconds(X, y, "leverage", m, alpha, repeats)
+                gaussian, leverage, mixture = paired_seconds(X, y, m, alpha, repeats)
                 row = {"n": n, "D": D, "regime": regime, "alpha": alpha, "mixture": mixture,
                        "gaussian_s": gaussian, "leverage_s": leverage, "ratio": leverage / gaussian,
                        "target": 1.3 if regime == "p" else 2.0}
