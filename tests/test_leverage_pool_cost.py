@@ -9,7 +9,7 @@ from test_leverage_samplers import check_unbiased
 
 import levrf
 from levrf.leverage.approximate import SubsampleLeverage
-from levrf.leverage.auto import PILOT_MIN_ROWS, scoring_rows
+from levrf.leverage.auto import SCORING_MIN_ROWS, scoring_rows
 from levrf.leverage.resampling import capped_law_distance, choose_pool_factor
 from levrf.leverage.sir import POOL_FACTOR, POOL_FACTORS, LeverageSampler
 
@@ -43,9 +43,9 @@ def test_pool_factor_is_small_for_flat_ratios_and_the_largest_for_heavy_tails():
 
 
 def test_scoring_rows():
-    assert scoring_rows(2048, 9.4) == PILOT_MIN_ROWS
+    assert scoring_rows(2048, 9.4) == SCORING_MIN_ROWS
     assert scoring_rows(2048, 200.0) == 1600
-    assert scoring_rows(300, 9.4) == 300
+    assert scoring_rows(200, 9.4) == 200
     with pytest.raises(ValueError, match="statistical_dimension"):
         scoring_rows(100, float("nan"))
     with pytest.raises(ValueError, match="pilot"):
@@ -68,7 +68,7 @@ def test_restricted_pilot_equals_a_fresh_subsample_of_its_rows(rng):
 
 
 def test_resampling_above_the_budget_uses_a_small_pool_and_few_scoring_rows(rng):
-    """Large ridge (s_α ≈ 1, τ nearly flat): the smallest pool and PILOT_MIN_ROWS scoring rows."""
+    """Large ridge (s_α ≈ 1, τ nearly flat): the smallest pool and SCORING_MIN_ROWS scoring rows."""
     X = torch.as_tensor(rng.standard_normal((3000, 4)))
     kernel = levrf.GaussianKernel(2.0)
     m = 300
@@ -76,7 +76,7 @@ def test_resampling_above_the_budget_uses_a_small_pool_and_few_scoring_rows(rng)
     assert s.info["mixture"] == 0.5 and s.info["method"] == "approximate"
     assert s.info["pool_factor"] == min(POOL_FACTORS) and s.info["pool_size"] == min(POOL_FACTORS) * m
     assert s.info["probe_size"] == m and s.info["probe_capped_distance"] <= 0.02
-    assert s.info["scoring_rows"] == PILOT_MIN_ROWS
+    assert s.info["scoring_rows"] == SCORING_MIN_ROWS
     assert float(s.importance.pow(2).max()) <= 2.0 + 1e-9 and s.weights.shape == (m, 4)
     given = LeverageSampler(alpha=300.0, pool_size=5 * m).draw(kernel, X, m, torch.Generator().manual_seed(0))
     assert given.info["pool_size"] == 5 * m and "pool_factor" not in given.info
@@ -110,4 +110,4 @@ def test_a_small_first_pilot_decides_sampling_from_p(rng):
     gauss = levrf.RandomFeatures(kernel, n_features=m, sampling="qmc", random_state=0).fit(X.numpy())
     torch.testing.assert_close(s.weights, gauss.weights_, rtol=0, atol=0)  # p's own weights, same seed
     big = LeverageSampler(alpha=500.0).draw(kernel, X, m, torch.Generator().manual_seed(0))
-    assert big.info["mixture"] == 0.5 and big.info["scoring_rows"] == PILOT_MIN_ROWS
+    assert big.info["mixture"] == 0.5 and big.info["scoring_rows"] == SCORING_MIN_ROWS

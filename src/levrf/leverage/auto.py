@@ -33,8 +33,9 @@ BUDGET_FRACTION = 0.5
 PILOT_MIN_ROWS = 512
 PILOT_ROWS_PER_WEIGHT = 2
 #: where the rule resamples, ``leverage_method="auto"`` scores the pool on
-#: max(PILOT_MIN_ROWS, SCORING_ROWS_PER_DIMENSION·s_α) of the pilot's rows (all of them if fewer)
+#: max(SCORING_MIN_ROWS, SCORING_ROWS_PER_DIMENSION·s_α) of the pilot's rows (all of them if fewer)
 SCORING_ROWS_PER_DIMENSION = 8
+SCORING_MIN_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,10 @@ def first_pilot_rows(n_samples: int, m: int, max_rows: int | None = None) -> int
     Its s_α estimate can exceed m/2, so it can tell that the rule samples from p (m < 2·s_α), and
     being an estimate from fewer rows it is biased lower than the full pilot's (the statistical
     dimension is concave in K, and the subsample estimates K without bias): where it says "p", the
-    full pilot's r = 2m rows (8× its O(r³) cost) would say so as well, on average. Where it does
-    not, the sampler builds the full pilot.
+    full pilot's r = 2m rows (8× its O(r³) cost) would say so as well, on average. Where it has at
+    least ``SCORING_ROWS_PER_DIMENSION·ŝ_α`` rows, ŝ_α ≤ m/8 is far below the switch m/2 and
+    scoring would use no more rows than it has (:func:`scoring_rows`): the rule resamples with
+    this pilot. In between, the sampler builds the full pilot.
 
     Examples
     --------
@@ -151,7 +154,7 @@ def first_pilot_rows(n_samples: int, m: int, max_rows: int | None = None) -> int
 def scoring_rows(pilot: int, statistical_dimension: float) -> int:
     """Rows of the pilot on which ``leverage_method="auto"`` scores the pool where the rule resamples.
 
-    ``min(r, max(PILOT_MIN_ROWS, ⌈SCORING_ROWS_PER_DIMENSION·s_α⌉))``. The pilot needs r ≥ 2m
+    ``min(r, max(SCORING_MIN_ROWS, ⌈SCORING_ROWS_PER_DIMENSION·s_α⌉))`` (256 and 8·s_α). The pilot needs r ≥ 2m
     rows to *decide* (its s_α estimate must be able to exceed m/2), but the rule resamples only
     where s_α ≤ m/2, and a row subsample estimates τ well from a few times s_α rows
     (``docs/leverage.md``, section 5: 250 rows kept the whole ε gain at s_α ≈ 30–60). Scoring costs
@@ -159,13 +162,13 @@ def scoring_rows(pilot: int, statistical_dimension: float) -> int:
 
     Examples
     --------
-    >>> scoring_rows(2048, 9.4), scoring_rows(2048, 200.0), scoring_rows(300, 9.4)
-    (512, 1600, 300)
+    >>> scoring_rows(2048, 9.4), scoring_rows(2048, 200.0), scoring_rows(200, 9.4)
+    (256, 1600, 200)
     """
     pilot = check_positive_int(pilot, "pilot")
     if not statistical_dimension >= 0:
         raise ValueError(f"statistical_dimension must be >= 0, got {statistical_dimension!r}")
-    return min(pilot, max(PILOT_MIN_ROWS, math.ceil(SCORING_ROWS_PER_DIMENSION * statistical_dimension)))
+    return min(pilot, max(SCORING_MIN_ROWS, math.ceil(SCORING_ROWS_PER_DIMENSION * statistical_dimension)))
 
 
 def check_sampling_alpha(sampling_alpha) -> float | str:

@@ -27,6 +27,7 @@ from .._validation import check_positive, check_positive_int
 from ..kernels import Kernel
 from .approximate import SubsampleLeverage
 from .auto import (
+    SCORING_ROWS_PER_DIMENSION,
     auto_sampling_parameters,
     check_sampling_alpha,
     first_pilot_rows,
@@ -105,13 +106,15 @@ class LeverageSampler(Sampler):
             stages = [first_pilot_rows(n, m, max_exact_rows()), rows] if self.rank is None else [rows]
             for size in sorted(set(stages)):
                 # a smaller pilot first: its s_α is biased low (s is concave in K), so where it
-                # already says "m < 2·s_α" (sample from p) the full pilot is not needed
+                # already says "m < 2·s_α" (sample from p) the full pilot is not needed; where it
+                # has ≥ 8·s_α rows (auto.scoring_rows) its estimate is already as good as scoring
+                # needs, and the rule resamples (s_α ≤ r/8 ≤ m/8 < m/2)
                 pilot = leverage_function(kernel, X, self.alpha, "subsample", rank=size, generator=generator)
                 s_alpha = pilot.statistical_dimension(self.alpha)
                 params = auto_sampling_parameters(m, self.alpha, lambda a, p=pilot, s=s_alpha: s if a == self.alpha
                                                   else p.statistical_dimension(a), n)
-                if params.mixture >= 1.0:
-                    break
+                if params.mixture >= 1.0 or SCORING_ROWS_PER_DIMENSION * s_alpha <= size:
+                    break  # p; or resampling with a pilot of ≥ 8·s_α rows, all that scoring uses
             if params.mixture >= 1.0:
                 generator.set_state(start)
                 return self._draw_from_p(kernel, X, m, generator, pilot, params, s_alpha, method)
