@@ -111,3 +111,16 @@ def test_a_small_first_pilot_decides_sampling_from_p(rng):
     torch.testing.assert_close(s.weights, gauss.weights_, rtol=0, atol=0)  # p's own weights, same seed
     big = LeverageSampler(alpha=500.0).draw(kernel, X, m, torch.Generator().manual_seed(0))
     assert big.info["mixture"] == 0.5 and big.info["scoring_rows"] == SCORING_MIN_ROWS
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_lower_triangular_inverse(dtype):
+    from levrf.leverage.scores import lower_triangular_inverse
+
+    g = torch.Generator().manual_seed(4)
+    A = torch.randn(60, 60, generator=g, dtype=torch.float64)
+    L = torch.linalg.cholesky(A @ A.T + 60 * torch.eye(60, dtype=torch.float64)).to(dtype)
+    inv = lower_triangular_inverse(L)
+    assert inv.dtype == dtype and torch.equal(inv, inv.tril())
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(inv @ L, torch.eye(60, dtype=dtype), rtol=0, atol=100 * eps)

@@ -11,8 +11,8 @@ rotations of the features, the same ridge predictor. levrf keeps, in float64, th
   (else N falls back at once, no inverse computed), and then ``‖K_CC‖_F·‖L⁻¹‖_F² < 1/(M·eps)``
   (``s_max ≤ ‖K‖_F``, ``1/s_min ≤ tr K⁻¹ = ‖L⁻¹‖_F²``), so ``s_min > M·eps·s_max``. There the
   features are those of the eigen path times an orthogonal matrix, at a fraction of the cost (one
-  Cholesky and one triangular solve against I, ~(1/3 + 1)·M³ flops, against ~9M³ for ``eigh``
-  with vectors; ``eigenvalues_`` then costs one ``eigvalsh`` without vectors). No jitter is
+  Cholesky and one triangular inverse, ~(1/3 + 1/3)·M³ flops, against ~9M³ for ``eigh`` with
+  vectors; ``eigenvalues_`` then costs one ``eigvalsh`` without vectors). No jitter is
   added: a failed factor (a numerically singular ``K_CC``: duplicated centers, a smooth or low-rank
   kernel) means eigenvalues would be dropped, and the eigen path does exactly that.
 * **eigh** (the fallback): ``K_CC = U diag(s) Uᵀ``, ``normalization_ = U_r diag(s_r)^{-1/2}``
@@ -47,6 +47,7 @@ from ._validation import (
 from .features import ESTIMATOR_CONSTRAINTS, FeatureMap, chunk_rows, fitted_kernel, kernel_bandwidth
 from .kernels import Kernel
 from .leverage.centers import leverage_centers
+from .leverage.scores import lower_triangular_inverse
 from .linalg import NotPositiveDefiniteError, cholesky_factor
 from .rows import Rows
 
@@ -72,7 +73,6 @@ def check_closed_form(kernel: Kernel, X: torch.Tensor) -> torch.Tensor:
 def _cholesky_normalization(K: torch.Tensor, threshold: float) -> torch.Tensor | None:
     """``L⁻ᵀ`` for ``K = LLᵀ`` (float64) where the factor *proves* that the eigen path would keep
     every eigenvalue (``s_min > threshold·s_max``), else ``None``; see the module docstring."""
-    M = K.shape[0]
     try:
         L, _ = cholesky_factor(K, what="the kernel matrix of the centers", jitter=False)
     except NotPositiveDefiniteError:
@@ -82,7 +82,7 @@ def _cholesky_normalization(K: torch.Tensor, threshold: float) -> torch.Tensor |
     # proves that something would be dropped, without the inverse
     if float(pivots.min()) <= threshold * float(K.diagonal().max()):
         return None
-    Linv = torch.linalg.solve_triangular(L, torch.eye(M, dtype=K.dtype, device=K.device), upper=False)
+    Linv = lower_triangular_inverse(L)
     # s_max <= ‖K‖_F and 1/s_min = ‖K⁻¹‖₂ <= tr K⁻¹ = ‖L⁻¹‖_F²
     if float(torch.linalg.matrix_norm(K)) * float(Linv.square().sum()) * threshold >= 1.0:
         return None
