@@ -2,8 +2,8 @@
 
 - where a Cholesky factor is used, ψψᵀ = K(x, C) K_CC⁻¹ K(C, z) to 1e-10 and the ridge predictor
   equals that of the eigen path (the two maps differ by a rotation);
-- duplicated centers (a singular K_CC) and ill-conditioned K_CC fall back to eigh, and the map
-  then reproduces the pseudo-inverse on the distinct centers;
+- duplicated centers are reduced to the distinct ones (the same map as the eigen path on the
+  singular K_CC); near-duplicates and ill-conditioned K_CC fall back to eigh;
 - on synthetic spectra, "cholesky" is chosen only where every eigenvalue exceeds the threshold.
 """
 
@@ -59,20 +59,36 @@ def test_well_conditioned_centers_use_cholesky_and_reproduce_the_nystroem_kernel
     np.testing.assert_allclose(a, b, rtol=0, atol=10 * EPS64 * kappa * np.linalg.norm(y))
 
 
-def test_duplicated_centers_fall_back_to_eigh_and_give_the_pseudo_inverse(data):
-    """Every row repeated: K_CC is singular (a Cholesky factor fails or proves a drop), so the eigen
-    path drops the repeated directions, and ψψᵀ is the Nyström kernel of the distinct centers."""
+def test_duplicated_centers_are_reduced_to_the_distinct_ones(data):
+    """Every row repeated: K_CC is singular, but the Nyström map depends only on the distinct
+    centers, so the normalization is computed on them (here by Cholesky) and ψψᵀ is the Nyström
+    kernel of the distinct centers; eigenvalues_ are still those of the full K_CC."""
     X, _, Xt = data
     kernel = levrf.LaplacianKernel(1.0)
     Xd = np.repeat(X[:40], 2, axis=0)
     f = levrf.Nystroem(kernel, n_components=80).fit(Xd)  # every row a center: each one twice
-    assert f.sampling_info_["normalization"] == "eigh"
-    assert f.n_output_features_ == 40
+    assert f.sampling_info_["distinct_centers"] == 40 and f.n_output_features_ == 40
     C = X[:40]
     K_CC = kernel(C, C).numpy()
     expected = kernel(Xt, C).numpy() @ cho_solve(cho_factor(K_CC), kernel(Xt, C).numpy().T)
     P = f.transform(Xt)
     np.testing.assert_allclose(P @ P.T, expected, rtol=0, atol=1e-9)
+    full = kernel(f.centers_, f.centers_).numpy()
+    s = f.eigenvalues_.numpy()
+    np.testing.assert_allclose(s, np.sort(np.linalg.eigvalsh(full))[::-1], rtol=0, atol=1e3 * EPS64 * s[0])
+    # the same map as the eigen path on the full, singular K_CC (which drops the repeated directions)
+    N_full, _, how = nystroem_normalization(torch.as_tensor(full), torch.float64)
+    assert how == "eigh" and N_full.shape[1] == 40
+    Q = kernel(Xt, f.centers_).numpy() @ N_full.numpy()
+    np.testing.assert_allclose(P @ P.T, Q @ Q.T, rtol=0, atol=1e-9)
+
+
+def test_near_duplicates_are_not_merged_and_fall_back_to_eigh(data):
+    X, _, _ = data
+    Xd = np.vstack([X[:40], X[:40] + 1e-9])  # Gaussian: each pair adds an eigenvalue ~1e-18
+    f = levrf.Nystroem(levrf.GaussianKernel(3.0), n_components=80).fit(Xd)
+    assert f.sampling_info_["distinct_centers"] == 80
+    assert f.sampling_info_["normalization"] == "eigh" and f.n_output_features_ < 80
 
 
 def test_smooth_kernel_falls_back_to_eigh(data):

@@ -124,6 +124,39 @@ def nystroem_normalization(
     return (U[:, keep] / s[keep].sqrt()).to(dtype), s, "eigh"
 
 
+def distinct_center_normalization(kernel: Kernel, C: torch.Tensor, dtype: torch.dtype):
+    """``(normalization_, eigenvalues_, how, u)`` for centers ``C`` that may repeat rows.
+
+    Repeated centers add nothing to the Nyström approximation: with ``C = P·C_u`` (P the M × u
+    indicator of the u distinct rows, full column rank), ``Pᵀ(P K_uu Pᵀ)⁺P = K_uu⁻¹``, so
+    ``K(x, C) K_CC⁺ K(C, z) = K(x, C_u) K_uu⁻¹ K(C_u, z)``. The normalization is computed on the
+    distinct centers (u × u instead of M × M: on census2000, 227 distinct rows among 2,048 uniform
+    centers) and placed on the rows of their first occurrences (zeros elsewhere), so ψ and
+    ``normalization_`` (M × r) keep their meaning. ``eigenvalues_`` are still those of ``K_CC``:
+    the nonzero ones are the eigenvalues of ``D^{1/2} K_uu D^{1/2}`` (D the multiplicities),
+    the other M − u are 0.
+    """
+    M = C.shape[0]
+    unique, inverse = torch.unique(C, dim=0, return_inverse=True)
+    u = int(unique.shape[0])
+    if u == M:
+        N, s, how = nystroem_normalization(check_closed_form(kernel, C), dtype)
+        return N, s, how, u
+    order = torch.arange(M, device=inverse.device)
+    first = torch.full((u,), M, dtype=order.dtype, device=inverse.device).scatter_reduce_(
+        0, inverse, order, reduce="amin")
+    K_uu = check_closed_form(kernel, C[first])
+    N_u, _, how = nystroem_normalization(K_uu, dtype)
+    N = torch.zeros(M, N_u.shape[1], dtype=N_u.dtype, device=N_u.device)
+    N[first] = N_u
+    root = torch.bincount(inverse, minlength=u).to(torch.float64).sqrt().to(K_uu.device)
+    K = K_uu.to(torch.float64)
+    weighted = root[:, None] * (0.5 * (K + K.T)) * root[None, :]
+    s = torch.zeros(M, dtype=torch.float64, device=K.device)
+    s[:u] = torch.linalg.eigvalsh(weighted).flip(0)
+    return N, s, how, u
+
+
 class Nystroem(FeatureMap):
     """Nyström features of any kernel with a closed form, centers chosen uniformly or by leverage.
 
@@ -249,8 +282,9 @@ class Nystroem(FeatureMap):
             self.inclusion_probabilities_ = sample.probability.to(**like)
             self.sampling_info_ = dict(sample.info)
         C = rows.take(index).to(dtype=dtype, device=resolve_device(self.device))
-        self.normalization_, self.eigenvalues_, how = nystroem_normalization(check_closed_form(kernel, C), dtype)
+        self.normalization_, self.eigenvalues_, how, distinct = distinct_center_normalization(kernel, C, dtype)
         self.sampling_info_["normalization"] = how
+        self.sampling_info_["distinct_centers"] = distinct
         self.kernel_ = kernel
         self.bandwidth_ = kernel_bandwidth(kernel)
         self.centers_ = C

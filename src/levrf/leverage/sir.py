@@ -120,7 +120,7 @@ class LeverageSampler(Sampler):
                 return self._draw_from_p(kernel, X, m, generator, pilot, params, s_alpha, method)
             if self.method == "auto":
                 # the pilot (≥ 4·s_α rows: the rule resamples only where m ≥ 2·s_α), restricted to
-                # the 8·s_α (≥ 512) of its rows that scoring needs (auto.scoring_rows)
+                # the max(256, 8·s_α) of its rows that scoring needs (auto.scoring_rows)
                 scorer = pilot.restricted(scoring_rows(pilot.rank, s_alpha), generator)
             elif method in ("approximate", "subsample") and self.rank is not None:
                 scorer = pilot  # the given rank is the user's cost
