@@ -18,7 +18,11 @@ rotations of the features, the same ridge predictor. levrf keeps, in float64, th
 * **eigh** (the fallback): ``K_CC = U diag(s) Uᵀ``, ``normalization_ = U_r diag(s_r)^{-1/2}``
   (M × r).
 
-``sampling_info_["normalization"]`` says which was used. Why the threshold: a column of ψ is
+Repeated centers (tabular data with repeated rows) are first reduced to the distinct ones, which
+give the same Nyström approximation (:func:`distinct_center_normalization`): the u × u problem
+replaces the M × M one, and the threshold is then ``u·eps·max(s)`` of the distinct centers'
+matrix. ``sampling_info_["normalization"]`` says which way N was computed and
+``sampling_info_["distinct_centers"]`` how many distinct centers there were. Why the threshold: a column of ψ is
 ``K(x, C) u_k / √s_k``; the rounding error of ``K(x, C)`` (about eps·max(s)) is divided by √s_k,
 so directions with ``s_k`` below about M·eps·max(s) carry more rounding than signal. Dropping them
 is exactly the pseudo-inverse of the numerically rank-r ``K_CC`` (duplicated centers, a low-rank
