@@ -20,6 +20,9 @@ Usage::
 
     python benchmarks/approximation.py            # full: D from 256 to 8,192 (long; times them)
     python benchmarks/approximation.py --quick    # a minute: small subsamples, D ≤ 128, no timing claims
+    # only the fit-time comparison of the Nyström implementations (no exact KRR), 20,000 rows:
+    python benchmarks/approximation.py --timing-only --train 20000 --repeats 1 --features 2048 4096 \
+        --methods "levrf nystroem uniform" "sklearn Nystroem+Ridge" --output benchmarks/results/nystroem_timing
 
 Writes ``benchmarks/results/approximation.md`` and ``approximation.json`` (``--output`` to
 change; ``--quick`` writes ``approximation_quick.*``), each atomically.
@@ -139,21 +142,24 @@ def run_table(name: str, cfg: argparse.Namespace, rng: np.random.Generator) -> d
     idx = rng.permutation(X.shape[0])[:n_total]
     X, y = X[idx], y[idx]
     Xtr, ytr, Xte, yte = X[: n_total - cfg.test], y[: n_total - cfg.test], X[n_total - cfg.test :], y[n_total - cfg.test :]
-    sub = min(cfg.exact, Xtr.shape[0])
+    sub = 0 if cfg.timing_only else min(cfg.exact, Xtr.shape[0])
     Xs, ys = Xtr[:sub], ytr[:sub]
     sigma = median_bandwidth(Xtr, rng)
-    exact = levrf.KernelRidge(levrf.GaussianKernel(sigma), alpha=cfg.alpha, fit_intercept=False).fit(Xs, ys)
-    f_star = exact.predict(Xte)
+    if cfg.timing_only:  # no exact KRR and no distances: only the fits on the full training rows
+        f_star, exact_rmse = None, None
+    else:
+        exact = levrf.KernelRidge(levrf.GaussianKernel(sigma), alpha=cfg.alpha, fit_intercept=False).fit(Xs, ys)
+        f_star = exact.predict(Xte)
+        exact_rmse = float(np.sqrt(np.mean((f_star - yte) ** 2)))
     out = {"table": name, "n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0]), "n_exact": int(sub),
-           "d": int(X.shape[1]), "bandwidth": sigma, "alpha": cfg.alpha,
-           "exact_rmse": float(np.sqrt(np.mean((f_star - yte) ** 2))), "rows": []}
+           "d": int(X.shape[1]), "bandwidth": sigma, "alpha": cfg.alpha, "exact_rmse": exact_rmse, "rows": []}
     for method, make in methods(sigma, cfg.alpha).items():
         if cfg.methods and method not in cfg.methods:
             continue
         for D in cfg.features:
             dist, rmse, secs = [], [], []
             for seed in range(cfg.repeats):
-                if D <= sub:  # Nyström needs D ≤ n centers; compare all methods on the same D
+                if f_star is not None and D <= sub:  # Nyström needs D ≤ n centers; the same D for all
                     f, _ = fit_predict(make, D, seed, Xs, ys, Xte)
                     dist.append(float(np.linalg.norm(f - f_star) / np.linalg.norm(f_star)))
                 f, t = fit_predict(make, D, seed, Xtr, ytr, Xte)
@@ -179,13 +185,29 @@ def markdown(results: dict) -> str:
         lines += [f"## {table['table']}", "",
                   f"n_train = {table['n_train']}, n_test = {table['n_test']}, exact KRR on {table['n_exact']} rows, "
                   f"d = {table['d']}, σ = {table['bandwidth']:.3g}, α = {table['alpha']:g}; exact-KRR test RMSE "
-                  f"{table['exact_rmse']:.4f}.", "",
+                  + ("— (--timing-only)." if table["exact_rmse"] is None else f"{table['exact_rmse']:.4f}."), "",
                   "| method | D | rel. distance to exact KRR | test RMSE | fit (s) |", "|---|---:|---:|---:|---:|"]
         for row in table["rows"]:
             dist = "—" if row["rel_distance"] is None else f"{row['rel_distance']:.4f}"
             lines.append(f"| {row['method']} | {row['D']} | {dist} | {row['test_rmse']:.4f} | {row['fit_seconds']:.2f} |")
         lines.append("")
+    lines += speedup_lines(results)
     return "\n".join(lines)
+
+
+def speedup_lines(results: dict) -> list[str]:
+    """Fit time of scikit-learn's Nystroem+Ridge over levrf's NystromRidge (uniform), per table and D."""
+    rows = []
+    for table in results["tables"]:
+        times = {(r["method"], r["D"]): r["fit_seconds"] for r in table["rows"]}
+        for (method, D), sk in sorted(times.items(), key=lambda item: item[0][1]):
+            if method == "sklearn Nystroem+Ridge" and ("levrf nystroem uniform", D) in times:
+                ours = times[("levrf nystroem uniform", D)]
+                rows.append(f"| {table['table']} | {D} | {sk:.2f} | {ours:.2f} | {sk / ours:.2f} |")
+    if not rows:
+        return []
+    return ["## Fit time: scikit-learn Nystroem+Ridge / levrf NystromRidge (uniform)", "",
+            "| table | D = M | sklearn (s) | levrf (s) | ratio |", "|---|---:|---:|---:|---:|", *rows, ""]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -205,7 +227,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small subsamples and D ≤ 128 (checks the script)")
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=TABLES)
-    parser.add_argument("--methods", nargs="+", default=None, help="only these methods")
+    parser.add_argument("--methods", nargs="+", default=None, help="only these methods (quote names with spaces)")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="skip exact KRR and the distances: only time the fits on the training rows")
     parser.add_argument("--features", nargs="+", type=int, default=None, help="the D values")
     parser.add_argument("--alpha", type=float, default=0.1)
     parser.add_argument("--output", type=Path, default=None, help="results path without suffix")
@@ -214,6 +238,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="seeds per setting")
     cfg = parser.parse_args(argv)
     overrides = {k: getattr(cfg, k) for k in ("train", "exact", "repeats")}
+    if cfg.methods:
+        unknown = sorted(set(cfg.methods) - set(methods(1.0, 1.0)))
+        if unknown:
+            parser.error(f"unknown methods {unknown}; choose from {sorted(methods(1.0, 1.0))}")
     if cfg.quick:
         cfg.train, cfg.test, cfg.exact, cfg.repeats = 2000, 500, 1000, 1
         cfg.features = cfg.features or [64, 128]

@@ -126,6 +126,22 @@ class SubsampleLeverage(LeverageScorer):
         other.inner = self.inner.at_alpha(alpha * self.rank / self.n)
         return other
 
+    def restricted(self, rank: int, generator: torch.Generator) -> SubsampleLeverage:
+        """The same estimator on ``rank`` of these rows, drawn uniformly (so still a uniform row
+        subsample of the data), at the ridge ``α·rank/n``; the kernel matrix is not recomputed
+        (its rows and columns are taken from this one). ``self`` when ``rank`` ≥ this rank."""
+        rank = check_positive_int(rank, "rank")
+        if rank >= self.rank:
+            return self
+        keep = torch.randperm(self.rank, generator=generator)[:rank].sort().values.to(self.inner.X.device)
+        other = copy.copy(self)
+        other.rows = self.rows[keep.to(self.rows.device)]
+        other.rank = rank
+        K = self.inner.K[keep][:, keep]
+        other.inner = ExactLeverage(self.inner.kernel, self.inner.X[keep], self.alpha * rank / self.n,
+                                    batch_size=self.inner.batch_size, _K=K)
+        return other
+
 
 def _row_chunk() -> int:
     """Rows per chunk when streaming over the data: the ``leverage_row_chunk`` of :mod:`levrf.config`."""

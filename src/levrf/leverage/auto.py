@@ -32,6 +32,10 @@ BUDGET_FRACTION = 0.5
 #: so it must have room above the switch m/2 (SWITCH_RATIO) to tell "s_α ≥ m/2" apart
 PILOT_MIN_ROWS = 512
 PILOT_ROWS_PER_WEIGHT = 2
+#: where the rule resamples, ``leverage_method="auto"`` scores the pool on
+#: max(SCORING_MIN_ROWS, SCORING_ROWS_PER_DIMENSION·s_α) of the pilot's rows (all of them if fewer)
+SCORING_ROWS_PER_DIMENSION = 8
+SCORING_MIN_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,45 @@ def pilot_rows(n_samples: int, m: int, max_rows: int | None = None) -> int:
     m = check_positive_int(m, "m")
     cap = n_samples if max_rows is None else min(n_samples, check_positive_int(max_rows, "max_rows"))
     return min(cap, max(PILOT_MIN_ROWS, PILOT_ROWS_PER_WEIGHT * m))
+
+
+def first_pilot_rows(n_samples: int, m: int, max_rows: int | None = None) -> int:
+    """Rows of the first, smaller pilot: ``min(pilot_rows(n, m, max_rows), max(PILOT_MIN_ROWS, m))``.
+
+    Its s_α estimate can exceed m/2, so it can tell that the rule samples from p (m < 2·s_α), and
+    being an estimate from fewer rows it is biased lower than the full pilot's (the statistical
+    dimension is concave in K, and the subsample estimates K without bias): where it says "p", the
+    full pilot's r = 2m rows (8× its O(r³) cost) would say so as well, on average. Where it has at
+    least ``SCORING_ROWS_PER_DIMENSION·ŝ_α`` rows, ŝ_α ≤ m/8 is far below the switch m/2 and
+    scoring would use no more rows than it has (:func:`scoring_rows`): the rule resamples with
+    this pilot. In between, the sampler builds the full pilot.
+
+    Examples
+    --------
+    >>> first_pilot_rows(10**6, 64), first_pilot_rows(10**6, 1024), first_pilot_rows(700, 1024)
+    (512, 1024, 700)
+    """
+    return min(pilot_rows(n_samples, m, max_rows), max(PILOT_MIN_ROWS, check_positive_int(m, "m")))
+
+
+def scoring_rows(pilot: int, statistical_dimension: float) -> int:
+    """Rows of the pilot on which ``leverage_method="auto"`` scores the pool where the rule resamples.
+
+    ``min(r, max(SCORING_MIN_ROWS, ⌈SCORING_ROWS_PER_DIMENSION·s_α⌉))`` (256 and 8·s_α). The pilot needs r ≥ 2m
+    rows to *decide* (its s_α estimate must be able to exceed m/2), but the rule resamples only
+    where s_α ≤ m/2, and a row subsample estimates τ well from a few times s_α rows
+    (``docs/leverage.md``, section 5: 250 rows kept the whole ε gain at s_α ≈ 30–60). Scoring costs
+    r²·M·d2, so 8·s_α rows instead of 2m cut it by (m/(4·s_α))².
+
+    Examples
+    --------
+    >>> scoring_rows(2048, 9.4), scoring_rows(2048, 200.0), scoring_rows(200, 9.4)
+    (256, 1600, 200)
+    """
+    pilot = check_positive_int(pilot, "pilot")
+    if not statistical_dimension >= 0:
+        raise ValueError(f"statistical_dimension must be >= 0, got {statistical_dimension!r}")
+    return min(pilot, max(SCORING_MIN_ROWS, math.ceil(SCORING_ROWS_PER_DIMENSION * statistical_dimension)))
 
 
 def check_sampling_alpha(sampling_alpha) -> float | str:

@@ -49,3 +49,24 @@ def systematic_sample(pi: torch.Tensor, generator: torch.Generator) -> torch.Ten
     points = u + torch.arange(m, dtype=torch.float64)
     idx = torch.searchsorted(cum, points, right=True).clamp(max=pi.numel() - 1)
     return perm[idx]
+
+
+def capped_law_distance(ratio: torch.Tensor, pool_factor: float) -> float:
+    """Total variation between the capped law ``p·min(1, c·r)`` of a pool of ``pool_factor·m``
+    candidates and the target ``p·r``, estimated on the candidates ``ratio`` (r_j ≥ 0, i.i.d. p).
+
+    ``c`` solves ``mean_j min(1, c·r_j) = 1/pool_factor`` (the population form of ``Σ π_j = m``);
+    the distance is ``½ Σ_j |π_j/Σπ − r_j/Σr|``, 0 when no candidate is capped.
+    """
+    r = ratio.to(torch.float64)
+    pi = inclusion_probabilities(r, r.numel() / float(pool_factor))
+    return 0.5 * float((pi / pi.sum() - r / r.sum()).abs().sum())
+
+
+def choose_pool_factor(ratio: torch.Tensor, factors: tuple[int, ...], max_distance: float) -> int:
+    """The smallest of ``factors`` whose capped law is within ``max_distance`` (total variation)
+    of the target on the probe ``ratio`` (:func:`capped_law_distance`), else the largest."""
+    for factor in sorted(factors):
+        if capped_law_distance(ratio, factor) <= max_distance:
+            return int(factor)
+    return int(max(factors))

@@ -25,14 +25,29 @@ import torch
 
 from .._validation import check_positive, check_positive_int
 from ..kernels import Kernel
-from .auto import auto_sampling_parameters, check_sampling_alpha, pilot_rows, resolve_sampling_parameters
+from .approximate import SubsampleLeverage
+from .auto import (
+    SCORING_ROWS_PER_DIMENSION,
+    auto_sampling_parameters,
+    check_sampling_alpha,
+    first_pilot_rows,
+    pilot_rows,
+    resolve_sampling_parameters,
+    scoring_rows,
+)
 from .methods import SCORER_METHODS, check_method, leverage_function, max_exact_rows, resolve_method
 from .qmc import draw_from_p
-from .resampling import inclusion_probabilities, systematic_sample
+from .resampling import capped_law_distance, choose_pool_factor, inclusion_probabilities, systematic_sample
 from .samplers import Sampler, SamplingConfig, WeightSample, register_sampler
 
-#: default pool size per weight drawn
+#: default pool size per weight drawn (with exact scores; the largest pool otherwise)
 POOL_FACTOR = 16
+#: with approximate scores (large n), the default pool is the smallest of these factors·m ...
+POOL_FACTORS = (4, 8, POOL_FACTOR)
+#: ... whose capped law is within this total variation of the target (estimated on a probe)
+MAX_CAPPED_DISTANCE = 0.02
+#: the probe has max(m, PROBE_MIN) candidates, drawn and scored apart from the pool
+PROBE_MIN = 256
 
 
 @register_sampler
@@ -82,22 +97,33 @@ class LeverageSampler(Sampler):
     def draw(self, kernel: Kernel, X: torch.Tensor, m: int, generator: torch.Generator) -> WeightSample:
         m = check_positive_int(m, "m")
         n, d = int(X.shape[0]), int(X.shape[1])
-        M = POOL_FACTOR * m if self.pool_size is None else self.pool_size
         start = generator.get_state()  # the approximate scorers draw rows from the generator
         method = resolve_method(self.method, n, in_memory=isinstance(X, torch.Tensor))
         if self.sampling_alpha == "auto" and method != "exact":
             # s_α for the rule from a pilot subsample whose cost does not depend on n: the rule
             # often samples from p, and then the leverage fit must cost what a fit from p costs
             rows = pilot_rows(n, m, max_exact_rows()) if self.rank is None else self.rank  # a given rank is the user's cost
-            pilot = leverage_function(kernel, X, self.alpha, "subsample", rank=rows, generator=generator)
-            s_alpha = pilot.statistical_dimension(self.alpha)
-            params = auto_sampling_parameters(m, self.alpha, lambda a: s_alpha if a == self.alpha else
-                                              pilot.statistical_dimension(a), n)
+            stages = [first_pilot_rows(n, m, max_exact_rows()), rows] if self.rank is None else [rows]
+            for size in sorted(set(stages)):
+                # a smaller pilot first: its s_α is biased low (s is concave in K), so where it
+                # already says "m < 2·s_α" (sample from p) the full pilot is not needed; where it
+                # has ≥ 8·s_α rows (auto.scoring_rows) its estimate is already as good as scoring
+                # needs, and the rule resamples (s_α ≤ r/8 ≤ m/8 < m/2)
+                pilot = leverage_function(kernel, X, self.alpha, "subsample", rank=size, generator=generator)
+                s_alpha = pilot.statistical_dimension(self.alpha)
+                params = auto_sampling_parameters(m, self.alpha, lambda a, p=pilot, s=s_alpha: s if a == self.alpha
+                                                  else p.statistical_dimension(a), n)
+                if params.mixture >= 1.0 or SCORING_ROWS_PER_DIMENSION * s_alpha <= size:
+                    break  # p; or resampling with a pilot of ≥ 8·s_α rows, all that scoring uses
             if params.mixture >= 1.0:
                 generator.set_state(start)
                 return self._draw_from_p(kernel, X, m, generator, pilot, params, s_alpha, method)
-            if self.method == "auto" or (method in ("approximate", "subsample") and self.rank is not None):
-                scorer = pilot  # ≥ 4·s_α rows (the rule resamples only where m ≥ 2·s_α), or the given rank
+            if self.method == "auto":
+                # the pilot (≥ 4·s_α rows: the rule resamples only where m ≥ 2·s_α), restricted to
+                # the max(256, 8·s_α) of its rows that scoring needs (auto.scoring_rows)
+                scorer = pilot.restricted(scoring_rows(pilot.rank, s_alpha), generator)
+            elif method in ("approximate", "subsample") and self.rank is not None:
+                scorer = pilot  # the given rank is the user's cost
             else:
                 scorer = leverage_function(kernel, X, params.alpha, method, rank=self.rank, generator=generator)
         else:
@@ -112,6 +138,7 @@ class LeverageSampler(Sampler):
                 generator.set_state(start)  # same seed, same weights as sampling="qmc" or "gaussian"
                 return self._draw_from_p(kernel, X, m, generator, scorer, params,
                                          scorer.statistical_dimension(self.alpha), method)
+        M, probe_info = self._pool_size(kernel, d, m, scorer, params.mixture, generator)
         pool = kernel.sample(M, d, generator)
         tau = scorer(pool)
         s_hat = float(tau.mean())
@@ -138,6 +165,9 @@ class LeverageSampler(Sampler):
             "resampling": resampling,
             "distinct_weights": int(torch.unique(idx).numel()),
         }
+        info.update(probe_info)
+        if isinstance(scorer, SubsampleLeverage):
+            info["scoring_rows"] = int(scorer.rank)
         info.update(_regression_statistical_dimension(scorer, self.alpha, params.alpha, s_hat))
         return WeightSample(
             weights=pool[idx],
@@ -146,6 +176,24 @@ class LeverageSampler(Sampler):
             info=info,
         )
 
+
+    def _pool_size(self, kernel, d, m, scorer, beta, generator) -> tuple[int, dict]:
+        """M: ``pool_size`` if given; 16·m with exact scores; else the smallest of
+        :data:`POOL_FACTORS`·m whose capped law is within :data:`MAX_CAPPED_DISTANCE` of the
+        target, judged on an independent probe of candidates (so the pool stays i.i.d. p)."""
+        if self.pool_size is not None:
+            return self.pool_size, {}
+        if scorer.exact:
+            return POOL_FACTOR * m, {}
+        probe = kernel.sample(max(m, PROBE_MIN), d, generator)
+        tau = scorer(probe)
+        s_hat = float(tau.mean())
+        if not s_hat > 0:
+            return POOL_FACTOR * m, {}
+        ratio = (1.0 - beta) * tau / s_hat + beta
+        factor = choose_pool_factor(ratio, POOL_FACTORS, MAX_CAPPED_DISTANCE)
+        return factor * m, {"pool_factor": factor, "probe_size": int(probe.shape[0]),
+                            "probe_capped_distance": capped_law_distance(ratio, factor)}
 
     def _draw_from_p(self, kernel, X, m, generator, scorer, params, s_alpha, method) -> WeightSample:
         W, how = draw_from_p(kernel, m, int(X.shape[1]), generator, params.p_sequence)
