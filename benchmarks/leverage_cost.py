@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import levrf
 
@@ -91,6 +92,10 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+#: the 1-minute load average when the module was loaded (reported with the results)
+LOAD_AT_START = os.getloadavg()[0]
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 10^4, D = 256, one repeat")
@@ -124,7 +129,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     lines = ["# Fit time of sampling='leverage' (defaults) against sampling='gaussian'", "",
              f"`python benchmarks/leverage_cost.py {' '.join(argv if argv is not None else sys.argv[1:])}`; "
              f"median of ≥ {repeats} alternating fit pairs (more for short fits, column 'pairs'), one warm-up fit "
-             "not timed; measured on a shared 2-core machine (other jobs running), one torch thread.",
+             f"not timed; {torch.get_num_threads()} torch thread(s) on {os.cpu_count()} CPUs, load average "
+             f"{LOAD_AT_START:.2f} at the start (other jobs raise it; its timings are then indicative only).",
              "", "| n | D | regime | mixture | pairs | gaussian (s) | leverage (s) | ratio | target |",
              "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['n']:,} | {r['D']} | {r['regime']} | {r['mixture']} | {r['pairs']} | {r['gaussian_s']:.3f} | "
