@@ -34,7 +34,8 @@ HEADER = """# Benchmarks
 Speed and accuracy claims of levrf, each measured against its peer in the same script on the same
 data. Machine: the project's 2-core x86_64 CPU machine, torch 2.13.0+cpu, float64, except
 `krr_gpu.md`, measured on a lent machine with one NVIDIA H100 and 16 CPU cores (its section says
-so). Some runs shared the two cores with other jobs, so absolute times are pessimistic; ratios
+so) at an earlier release's code (commit db37852) and not rerun since: no GPU has been lent to the
+project since then. Some runs shared the two cores with other jobs, so absolute times are pessimistic; ratios
 were taken within one script. Each section starts with the command that regenerates it; this file is
 assembled by `python benchmarks/collect.py`.
 
