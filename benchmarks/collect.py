@@ -24,7 +24,9 @@ SECTIONS = [
     ("distributed.md", "Dask-distributed fitting"),
     ("approximation.md", "Nyström (uniform, leverage centers) vs random features vs scikit-learn at equal D"),
     ("default_bandwidth.md", "bandwidth='auto' (median heuristic) against other rules and a tuned bandwidth"),
-    ("leverage_cost_quick.md", "fit time of sampling='leverage' (defaults) against sampling='gaussian' (quick run)"),
+    ("nystroem_timing.md", "Nyström fit time: levrf NystromRidge (direct and CG) against scikit-learn Nystroem+Ridge, M ≥ 2,048"),
+    ("leverage_cost.md", "fit time of sampling='leverage' (defaults) against sampling='gaussian', n = 10^4, 10^5"),
+    ("leverage_cost_custom.md", "the same at n = 10^6"),
     ("scale.md", "beyond D = 8,192: direct vs CG solvers vs Falkon, n up to 10^7, D = M up to 32,768"),
     ("scale_quick.md", "direct vs CG vs Falkon, quick smoke run (n = 20,000, D ≤ 2,048, measured under load)"),
 ]
