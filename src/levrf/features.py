@@ -318,30 +318,24 @@ class FeatureMap(TransformerMixin, ValidatedParameters, BaseEstimator):
             yield start, self.feature_map(rows, out=None if buffer is None else buffer[: rows.shape[0]])
 
     # ------------------------------------------------------------ factored features (solver="cg")
-    def _has_center_factor(self) -> bool:
-        return all(isinstance(getattr(self, name, None), torch.Tensor) for name in ("centers_", "normalization_"))
-
     def feature_factor(self) -> torch.Tensor | None:
         """The fixed right factor ``N`` of ``Ψ = B·N``, or ``None`` when ``B`` is Ψ itself.
 
         The hook of matrix-free solvers (:mod:`levrf.ridge.cg`): they apply ``Ψv = B(Nv)`` and
         ``Ψᵀu = Nᵀ(Bᵀu)`` and never form Ψ, which for Nyström saves the O(n·M·r) product
-        ``K(X, C)·N`` per pass (Falkon's trick). A fitted map with public tensors ``centers_``
-        (M, d) and ``normalization_`` (M, r) and a ``kernel_`` (:class:`levrf.Nystroem`) factors
-        as ``B = kernel_.compute(X, centers_)``, ``N = normalization_``; any other map as
-        ``B = Ψ``, ``N = None``. Subclasses with another factorization override
-        :meth:`feature_factor`, :meth:`base_features` and :meth:`base_width` together.
+        ``K(X, C)·N`` per pass (Falkon's trick). Here ``B = Ψ``, ``N = None``;
+        :class:`levrf.Nystroem` factors as ``B = K(X, C)``, ``N = normalization_``. Subclasses
+        with another factorization override :meth:`feature_factor`, :meth:`base_features` and
+        :meth:`base_width` together.
         """
-        return self.normalization_ if self._has_center_factor() else None
+        return None
 
     def base_width(self) -> int:
-        """Columns of ``B`` (M for a center map, ``n_output_features_`` otherwise)."""
-        return int(self.centers_.shape[0]) if self._has_center_factor() else int(self.n_output_features_)
+        """Columns of ``B`` (``n_output_features_`` here; M for Nyström)."""
+        return int(self.n_output_features_)
 
     def base_features(self, X: torch.Tensor) -> torch.Tensor:
         """``B`` of the rows ``X`` (b, :meth:`base_width`), such that ``Ψ(X) = B·N``."""
-        if self._has_center_factor():
-            return self.kernel_.compute(X, self.centers_)
         return self.feature_map(X)
 
     def iter_base_chunks(self, X: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:

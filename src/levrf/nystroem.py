@@ -304,6 +304,18 @@ class Nystroem(FeatureMap):
             return K @ self.normalization_
         return torch.matmul(K, self.normalization_, out=out)
 
+    def feature_factor(self) -> torch.Tensor:
+        """``N = normalization_``: ``Ψ = K(X, C)·N`` (see :meth:`levrf.features.FeatureMap.feature_factor`)."""
+        return self.normalization_
+
+    def base_width(self) -> int:
+        """M, the columns of ``K(X, C)``."""
+        return int(self.centers_.shape[0])
+
+    def base_features(self, X: torch.Tensor) -> torch.Tensor:
+        """``K(X, C)`` of the rows ``X``."""
+        return self.kernel_.compute(X, self.centers_)
+
     def chunk_size(self, n_rows: int, d: int) -> int:
         """Rows per chunk for this feature map."""
         itemsize = torch.empty((), dtype=resolve_dtype(self.dtype)).element_size()

@@ -179,7 +179,7 @@ def preconditioner_rows(n_rows: int, n_features: int) -> int:
 def uses_center_preconditioner(features) -> bool:
     """Falkon's preconditioner on the centers: a center map (``centers_``) whose centers were
     drawn uniformly (``centers="uniform"``, or every row a center)."""
-    if not features._has_center_factor():
+    if features.feature_factor() is None:
         return False
     return getattr(features, "inclusion_probabilities_", None) is None
 
