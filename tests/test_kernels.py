@@ -370,3 +370,25 @@ def test_kernel_params_repr_and_equality():
     assert a != levrf.MaternKernel(nu=1.5, bandwidth=2.0)
     assert type(a)(**a.get_params()) == a
     assert "MaternKernel(nu=2.5, bandwidth=2.0" in repr(a)
+
+
+@pytest.mark.parametrize("kernel", [
+    levrf.GaussianKernel(1.3), levrf.LaplacianKernel(0.8), levrf.MaternKernel(1.5, 2.0),
+    levrf.ArcCosineKernel(1), levrf.ReLUNTK(), levrf.DeepReLUNTK(3),
+], ids=lambda k: type(k).__name__)
+def test_compute_in_row_blocks_equals_the_whole_evaluation(kernel, rng, monkeypatch):
+    """``compute`` takes X in cache-sized row blocks on the CPU; shrunk here to 16-row blocks,
+    each pair's value must be the one of the kernel evaluated on all rows at once."""
+    import levrf.kernels.base as base
+
+    X, Z = rng.standard_normal((101, 4)), rng.standard_normal((37, 4))
+    Xt, Zt = torch.as_tensor(X), torch.as_tensor(Z)
+    whole = kernel._exact(Xt, Zt)
+    monkeypatch.setattr(base, "COMPUTE_BLOCK_BYTES", 64)
+    blocked = kernel.compute(Xt, Zt)
+    assert blocked.shape == (101, 37)
+    scale = float(whole.abs().max())
+    torch.testing.assert_close(blocked, whole, rtol=0, atol=1e3 * torch.finfo(torch.float64).eps * scale)
+    if isinstance(kernel, levrf.GaussianKernel):  # and the definition itself, by scikit-learn
+        np.testing.assert_allclose(kernel(X, Z).numpy(), rbf_kernel(X, Z, gamma=1 / (2 * 1.3**2)),
+                                   rtol=0, atol=1e-13)

@@ -27,6 +27,11 @@ from ..config import get_budget
 RESOLVE_ROWS = 1000
 #: the seed of that subsample: the resolved value is a function of the data alone
 RESOLVE_SEED = 0
+#: on the CPU, :meth:`Kernel.compute` evaluates ``K(X, Z)`` in row blocks of about this many bytes
+#: of output, so that a kernel's elementwise passes (distances, scaling, ``exp``) run on a block
+#: that stays in the processor's cache: 4–7× faster than one pass over a 128 MiB chunk for the
+#: Gaussian, Laplacian and Matérn kernels at 2,048–8,192 columns (``benchmarks/kernel_blocks.py``)
+COMPUTE_BLOCK_BYTES = 2 * 2**20
 
 
 def resolve_rows_index(n_rows: int) -> torch.Tensor:
@@ -169,15 +174,25 @@ class Kernel(ABC):
             raise ValueError(
                 f"Z has {Z.shape[1]} columns but X has {X.shape[1]}; both must have the same dimension"
             )
-        return self._exact(X, Z)
+        return self.compute(X, Z)
 
     def compute(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
         """``K(X, Z)`` of tensors already in this kernel's dtype and device, unchecked.
 
         The fast path for library code that has validated its inputs once (``__call__``
-        validates and then calls this).
+        validates and then calls this). On the CPU the rows of ``X`` are taken in blocks of
+        about :data:`COMPUTE_BLOCK_BYTES` of output (the same values up to rounding: a kernel's
+        pairs do not depend on the other rows); ``K(X, X)`` is computed whole.
         """
-        return self._exact(X, Z)
+        rows = max(16, COMPUTE_BLOCK_BYTES // (X.element_size() * max(Z.shape[0], 1)))
+        if Z is X or X.device.type != "cpu" or X.shape[0] <= 2 * rows:
+            return self._exact(X, Z)
+        first = self._exact(X[:rows], Z)
+        out = torch.empty(X.shape[0], Z.shape[0], dtype=first.dtype, device=first.device)
+        out[:rows] = first
+        for start in range(rows, X.shape[0], rows):
+            out[start : start + rows] = self._exact(X[start : start + rows], Z)
+        return out
 
     @abstractmethod
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor: ...
