@@ -104,7 +104,7 @@ def _leverage_on_uniform_centers(manifest, members):
     learned = _features(manifest)["learned"]
     for i, name in enumerate(("leverage_", "inclusion_probabilities_")):
         member = f"arrays/{90 + i}.bin"
-        learned[name] = {**learned["eigenvalues_"], "__tensor__": member}
+        learned[name] = {**learned["normalization_"], "shape": [20], "__tensor__": member}
         members[member] = np.full(20, 0.5).tobytes()
 
 

@@ -1,42 +1,49 @@
 """``Nystroem``: the Nyström feature map ``ψ(x) = K(x, C) K_CC^{-1/2}`` as an sklearn transformer.
 
 With M centers C (rows of the training data, chosen uniformly or by ridge leverage),
-``ψ(x)ᵀψ(z) = K(x, C) K_CC⁺ K(C, z)``: the Nyström approximation of the kernel. Any N with
-``N Nᵀ = K_CC⁺`` on the kept directions gives the same ψψᵀ and, the ridge being invariant under
-rotations of the features, the same ridge predictor. levrf keeps, in float64, the r eigenvalues
-``s_k > M·eps·max(s)`` of ``K_CC`` (``eps`` of the working ``dtype``) and takes N one of two ways:
+``ψ(x)ᵀψ(z) = K(x, C) K_CC⁻¹ K(C, z)``: the Nyström approximation of the kernel. Any N with
+``N Nᵀ = K_CC⁻¹`` gives the same ψψᵀ and, the ridge being invariant under rotations of the
+features, the same ridge predictor. levrf takes N from a **pivoted Cholesky factorization** of
+``K_CC`` (LAPACK ``pstrf``, float64, ~M³/3 flops; the symmetric eigendecomposition it replaced
+took ~9M³ and was most of a Nyström fit's time at M ≥ 2,048):
 
-* **Cholesky** (tried first): ``K_CC = LLᵀ``, ``N = L⁻ᵀ`` (M × M), used only when the factor
-  *proves* that nothing would be dropped: every pivot ``L_ii² ≥ s_min`` must exceed the threshold
-  (else N falls back at once, no inverse computed), and then ``‖K_CC‖_F·‖L⁻¹‖_F² < 1/(M·eps)``
-  (``s_max ≤ ‖K‖_F``, ``1/s_min ≤ tr K⁻¹ = ‖L⁻¹‖_F²``), so ``s_min > M·eps·s_max``. There the
-  features are those of the eigen path times an orthogonal matrix, at a fraction of the cost (one
-  Cholesky and one triangular inverse, ~(1/3 + 1/3)·M³ flops, against ~9M³ for ``eigh`` with
-  vectors; ``eigenvalues_`` then costs one ``eigvalsh`` without vectors). No jitter is
-  added: a failed factor (a numerically singular ``K_CC``: duplicated centers, a smooth or low-rank
-  kernel) means eigenvalues would be dropped, and the eigen path does exactly that.
-* **eigh** (the fallback): ``K_CC = U diag(s) Uᵀ``, ``normalization_ = U_r diag(s_r)^{-1/2}``
-  (M × r).
+``Pᵀ K_CC P = L Lᵀ``, the pivots taken greedily (largest remaining diagonal first) and the
+factorization stopped at the first pivot ``≤ tol = M·eps·max_i K_ii`` (``eps`` of the working
+``dtype``). With r pivots kept (the rows ``C_r`` of C), ``N = P_r L_rr⁻ᵀ`` (M × r, zero on the
+rows of the other centers), so that ``ψ(x)ᵀψ(z) = K(x, C_r) K_{C_r C_r}⁻¹ K(C_r, z)``.
+
+* When every pivot exceeds ``tol`` (r = M) this is exactly ``K(x, C) K_CC⁻¹ K(C, z)``:
+  ``N = P L⁻ᵀ`` is an inverse square root of ``K_CC``, with no jitter.
+* When the factorization stops early, the Schur complement left over (the part of ``K_CC`` the r
+  centers do not explain) has every diagonal entry ``≤ tol``: duplicated centers, a smooth
+  kernel, a low-rank kernel such as ``ReLUNTK`` in few dimensions. ψ uses the r centers that
+  explain the rest.
+
+Why ``tol``: a pivot is the computed diagonal of a Schur complement, which after up to M
+elimination steps carries a rounding error of up to about ``M·eps·max_i K_ii``; a pivot below it
+is indistinguishable from zero (that center is, to rounding, in the span of the kept ones). No
+jitter biases the kept directions, and r ≤ M output columns means fewer features for the ridge.
+The eigen path levrf used before kept the eigenvalues above ``M·eps·s_max`` instead (``s_max``
+up to M times ``max K_ii``): it dropped directions that carry signal and was measurably further
+from exact kernel ridge (``docs/nystroem.md`` §1). ``method="eigh"`` still gives it, for
+comparison: ``K_CC = U diag(s) Uᵀ``, ``N = U_r diag(s_r)^{-1/2}`` on ``s_k > M·eps·s_max``.
 
 Repeated centers (tabular data with repeated rows) are first reduced to the distinct ones, which
 give the same Nyström approximation (:func:`distinct_center_normalization`): the u × u problem
-replaces the M × M one, and the threshold is then ``u·eps·max(s)`` of the distinct centers'
-matrix. ``sampling_info_["normalization"]`` says which way N was computed and
-``sampling_info_["distinct_centers"]`` how many distinct centers there were. Why the threshold: a column of ψ is
-``K(x, C) u_k / √s_k``; the rounding error of ``K(x, C)`` (about eps·max(s)) is divided by √s_k,
-so directions with ``s_k`` below about M·eps·max(s) carry more rounding than signal. Dropping them
-is exactly the pseudo-inverse of the numerically rank-r ``K_CC`` (duplicated centers, a low-rank
-kernel such as ``ReLUNTK`` in few dimensions), with no jitter that would bias the kept directions,
-and it gives r ≤ M output columns (fewer features for the ridge solve). A Cholesky factor *with*
-jitter would keep M columns of a biased ``(K_CC + jI)^{-1/2}``; levrf uses Cholesky only where no
-jitter is needed and nothing is dropped.
+replaces the M × M one. ``sampling_info_["normalization"]`` says how N was computed
+(``"cholesky"``: every pivot kept; ``"pivoted cholesky"``: r < u) and
+``sampling_info_["distinct_centers"]`` how many distinct centers there were. ``eigenvalues_`` (the
+spectrum of ``K_CC``, ~4M³ flops) is computed when first read, not in ``fit``.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 
+import numpy as np
 import torch
+from scipy.linalg import lapack
 
 from ._validation import (
     Integer,
@@ -52,7 +59,6 @@ from .features import ESTIMATOR_CONSTRAINTS, FeatureMap, chunk_rows, fitted_kern
 from .kernels import Kernel
 from .leverage.centers import leverage_centers
 from .leverage.scores import lower_triangular_inverse
-from .linalg import NotPositiveDefiniteError, cholesky_factor
 from .rows import Rows
 
 #: the ways of choosing centers
@@ -74,35 +80,13 @@ def check_closed_form(kernel: Kernel, X: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"Nystroem needs the closed form K(x, z) of the kernel {kernel!r}: {exc}") from exc
 
 
-def _cholesky_normalization(K: torch.Tensor, threshold: float) -> torch.Tensor | None:
-    """``L⁻ᵀ`` for ``K = LLᵀ`` (float64) where the factor *proves* that the eigen path would keep
-    every eigenvalue (``s_min > threshold·s_max``), else ``None``; see the module docstring."""
-    try:
-        L, _ = cholesky_factor(K, what="the kernel matrix of the centers", jitter=False)
-    except NotPositiveDefiniteError:
-        return None  # numerically singular (duplicated centers, a low-rank kernel)
-    pivots = L.diagonal().square()
-    # each pivot L_ii² (a Schur complement) is >= s_min, and max_i K_ii <= s_max: a small pivot
-    # proves that something would be dropped, without the inverse
-    if float(pivots.min()) <= threshold * float(K.diagonal().max()):
-        return None
-    Linv = lower_triangular_inverse(L)
-    # s_max <= ‖K‖_F and 1/s_min = ‖K⁻¹‖₂ <= tr K⁻¹ = ‖L⁻¹‖_F²
-    if float(torch.linalg.matrix_norm(K)) * float(Linv.square().sum()) * threshold >= 1.0:
-        return None
-    return Linv.T
+def nystroem_normalization(K_CC: torch.Tensor, dtype: torch.dtype, method: str = "auto") -> tuple[torch.Tensor, str]:
+    """``(N, how)``: ``N`` (M × r) with ``ψ = K(x, C)·N`` the Nyström features of centers whose
+    kernel matrix is ``K_CC``, and ``how`` (``"cholesky"``, ``"pivoted cholesky"`` or ``"eigh"``).
 
-
-def nystroem_normalization(
-    K_CC: torch.Tensor, dtype: torch.dtype, method: str = "auto"
-) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """``(N, s, how)``: an inverse square root ``N`` of ``K_CC`` on its kept eigenvalues, all its
-    eigenvalues ``s`` (descending, float64) and ``how`` (``"cholesky"`` or ``"eigh"``).
-
-    ``method="auto"``: ``N = L⁻ᵀ`` from a Cholesky factor when that factor proves that no
-    eigenvalue falls below the threshold ``M·eps·max(s)`` (so the eigen path would keep all M and
-    the two maps differ by a rotation), else ``U_r diag(s_r)^{-1/2}`` from ``eigh``; ``"eigh"``
-    forces the latter. See the module docstring.
+    ``method="auto"``: a pivoted Cholesky factorization stopped at the pivot tolerance
+    ``M·eps·max_i K_ii`` (eps of ``dtype``); ``"eigh"``: the eigen path on the eigenvalues above
+    ``M·eps·s_max`` (levrf's map before the pivoted factor). See the module docstring.
     """
     if method not in ("auto", "eigh"):
         raise ValueError(f"method must be 'auto' or 'eigh', got {method!r}")
@@ -111,54 +95,55 @@ def nystroem_normalization(
         raise ValueError("the kernel matrix of the centers is not finite: rescale X or use dtype='float64'")
     K = 0.5 * (K + K.T)
     M = K.shape[0]
-    threshold = M * torch.finfo(dtype).eps
-    if float(K.diagonal().max()) <= 0.0:
-        raise ValueError("the kernel matrix of the centers is zero (or not positive semi-definite): "
-                         "the kernel gives these rows no features")
-    N = _cholesky_normalization(K, threshold) if method == "auto" else None
-    if N is not None:
-        return N.to(dtype), torch.linalg.eigvalsh(K).flip(0), "cholesky"
-    s, U = torch.linalg.eigh(K)
-    s, U = s.flip(0), U.flip(1)
-    top = float(s[0])
+    top = float(K.diagonal().max())
     if top <= 0.0:
         raise ValueError("the kernel matrix of the centers is zero (or not positive semi-definite): "
                          "the kernel gives these rows no features")
-    keep = s > threshold * top
-    return (U[:, keep] / s[keep].sqrt()).to(dtype), s, "eigh"
+    eps = torch.finfo(dtype).eps
+    if method == "eigh":
+        s, U = torch.linalg.eigh(K)
+        keep = s > M * eps * float(s[-1])
+        return (U[:, keep] / s[keep].sqrt()).to(dtype), "eigh"
+    factor, piv, rank, info = lapack.dpstrf(np.asfortranarray(K.cpu().numpy()), tol=M * eps * top, lower=1)
+    if info < 0 or rank < 1:
+        raise ValueError("the kernel matrix of the centers is zero (or not positive semi-definite): "
+                         "the kernel gives these rows no features")
+    L = torch.from_numpy(np.tril(factor[:rank, :rank]))
+    N_r = lower_triangular_inverse(L).T  # L_rr⁻ᵀ, upper triangular
+    N = torch.zeros(M, rank, dtype=torch.float64)
+    N[torch.from_numpy(piv[:rank].astype(np.int64) - 1)] = N_r
+    return N.to(dtype=dtype, device=K_CC.device), ("cholesky" if rank == M else "pivoted cholesky")
+
+
+def center_eigenvalues(kernel: Kernel, C: torch.Tensor) -> torch.Tensor:
+    """All eigenvalues of ``K_CC`` (float64, descending)."""
+    K = check_closed_form(kernel, C).to(torch.float64)
+    return torch.linalg.eigvalsh(0.5 * (K + K.T)).flip(0)
 
 
 def distinct_center_normalization(kernel: Kernel, C: torch.Tensor, dtype: torch.dtype):
-    """``(normalization_, eigenvalues_, how, u)`` for centers ``C`` that may repeat rows.
+    """``(normalization_, how, u)`` for centers ``C`` that may repeat rows.
 
     Repeated centers add nothing to the Nyström approximation: with ``C = P·C_u`` (P the M × u
     indicator of the u distinct rows, full column rank), ``Pᵀ(P K_uu Pᵀ)⁺P = K_uu⁻¹``, so
     ``K(x, C) K_CC⁺ K(C, z) = K(x, C_u) K_uu⁻¹ K(C_u, z)``. The normalization is computed on the
     distinct centers (u × u instead of M × M: on census2000, 227 distinct rows among 2,048 uniform
     centers) and placed on the rows of their first occurrences (zeros elsewhere), so ψ and
-    ``normalization_`` (M × r) keep their meaning. ``eigenvalues_`` are still those of ``K_CC``:
-    the nonzero ones are the eigenvalues of ``D^{1/2} K_uu D^{1/2}`` (D the multiplicities),
-    the other M − u are 0.
+    ``normalization_`` (M × r) keep their meaning.
     """
     M = C.shape[0]
     unique, inverse = torch.unique(C, dim=0, return_inverse=True)
     u = int(unique.shape[0])
     if u == M:
-        N, s, how = nystroem_normalization(check_closed_form(kernel, C), dtype)
-        return N, s, how, u
+        N, how = nystroem_normalization(check_closed_form(kernel, C), dtype)
+        return N, how, u
     order = torch.arange(M, device=inverse.device)
     first = torch.full((u,), M, dtype=order.dtype, device=inverse.device).scatter_reduce_(
         0, inverse, order, reduce="amin")
-    K_uu = check_closed_form(kernel, C[first])
-    N_u, _, how = nystroem_normalization(K_uu, dtype)
+    N_u, how = nystroem_normalization(check_closed_form(kernel, C[first]), dtype)
     N = torch.zeros(M, N_u.shape[1], dtype=N_u.dtype, device=N_u.device)
     N[first] = N_u
-    root = torch.bincount(inverse, minlength=u).to(torch.float64).sqrt().to(K_uu.device)
-    K = K_uu.to(torch.float64)
-    weighted = root[:, None] * (0.5 * (K + K.T)) * root[None, :]
-    s = torch.zeros(M, dtype=torch.float64, device=K.device)
-    s[:u] = torch.linalg.eigvalsh(weighted).flip(0)
-    return N, s, how, u
+    return N, how, u
 
 
 class Nystroem(FeatureMap):
@@ -200,17 +185,18 @@ class Nystroem(FeatureMap):
     center_indices_ : torch.Tensor (M,)
         Their (sorted) row indices in the training data.
     normalization_ : torch.Tensor (M, r)
-        An inverse square root of ``K_CC`` on its r numerically nonzero eigenvalues
-        (``s_k > M·eps·max(s)``, eps of ``dtype``): ``L⁻ᵀ`` (r = M) where a Cholesky factor proves
-        that none is dropped, else ``U_r diag(s_r)^{-1/2}`` (module docstring).
+        ``P_r L_rr⁻ᵀ`` from a pivoted Cholesky factorization of ``K_CC`` stopped at the pivot
+        tolerance ``M·eps·max_i K_ii`` (eps of ``dtype``): an inverse square root of ``K_CC`` when
+        r = M, else that of the r centers that explain ``K_CC`` to that tolerance (zero rows for
+        the others; module docstring).
     eigenvalues_ : torch.Tensor (M,)
-        All eigenvalues of ``K_CC``, descending (float64).
+        All eigenvalues of ``K_CC``, descending (float64); computed when first read.
     leverage_ : torch.Tensor (M,) or None
         Approximate ridge leverage ℓ̃(alpha) of the centers (leverage centers only).
     inclusion_probabilities_ : torch.Tensor (M,) or None
         The probability with which each center was drawn (leverage centers only).
     sampling_info_ : dict
-        ``"normalization"`` (``"cholesky"`` or ``"eigh"``) and what the leverage sampler reports
+        ``"normalization"`` (``"cholesky"`` or ``"pivoted cholesky"``), ``"distinct_centers"`` and what the leverage sampler reports
         (statistical dimension, dictionary size, levels).
     n_output_features_ : int
         r ≤ M.
@@ -286,7 +272,8 @@ class Nystroem(FeatureMap):
             self.inclusion_probabilities_ = sample.probability.to(**like)
             self.sampling_info_ = dict(sample.info)
         C = rows.take(index).to(dtype=dtype, device=resolve_device(self.device))
-        self.normalization_, self.eigenvalues_, how, distinct = distinct_center_normalization(kernel, C, dtype)
+        self.__dict__.pop("eigenvalues_", None)  # a refit forgets the spectrum of the old centers
+        self.normalization_, how, distinct = distinct_center_normalization(kernel, C, dtype)
         self.sampling_info_["normalization"] = how
         self.sampling_info_["distinct_centers"] = distinct
         self.kernel_ = kernel
@@ -295,6 +282,13 @@ class Nystroem(FeatureMap):
         self.center_indices_ = index
         self.n_output_features_ = int(self.normalization_.shape[1])
         return self
+
+    @functools.cached_property
+    def eigenvalues_(self) -> torch.Tensor:
+        """All eigenvalues of ``K_CC``, descending (float64), computed when first read."""
+        if not hasattr(self, "centers_"):
+            raise AttributeError("eigenvalues_ exists once the Nystroem is fitted")
+        return center_eigenvalues(self.kernel_, self.centers_)
 
     # ---------------------------------------------------------------- torch API
     def feature_map(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
