@@ -38,12 +38,14 @@ from .blocks import linear_predictions, normal_equations_block
 from .cg import (
     DEFAULT_MAX_ITER,
     MAX_ITER_LIMIT,
+    GramOperator,
     fits_cache,
     preconditioner_rows,
     solve_ridge_cg,
     uses_center_preconditioner,
 )
 from .classification import RidgeClassifierMixin
+from .factored import factored_gram_is_accurate, factored_normal_equations
 from .regression import RidgeRegressorMixin
 from .solver_choice import choose_solver
 from .solvers import NormalEquations, ridge_factor
@@ -80,14 +82,6 @@ def centred_normal_equations(G: torch.Tensor, R: torch.Tensor, psi_sum: torch.Te
     return Gc, Rc, mean, y_mean
 
 
-def gram_product_block(X: torch.Tensor, Y, start: int, features: RandomFeatures, coef: torch.Tensor) -> dict:
-    """``Ψᵀ(Ψβ)`` of the block's rows (a block function of :mod:`levrf.rows`): ``"gram_product"``."""
-    out = torch.zeros_like(coef)
-    for _start, Psi in features.iter_chunks(X, reuse=True):
-        out.addmm_(Psi.T, Psi @ coef)
-    return {"gram_product": out}
-
-
 def refine_ridge_solution(
     features: RandomFeatures,
     rows: Rows,
@@ -105,7 +99,8 @@ def refine_ridge_solution(
     ``mean`` (μ, with ``fit_intercept``): the system is that of the centred Ψ,
     ``(ΨᵀΨ − nμμᵀ + αI) β = R``.
 
-    Each pass streams the rows once (a sum over rows, :func:`gram_product_block`), forms the residual ``r = R − Ψᵀ(Ψβ) − αβ`` in ``X``'s dtype
+    Each pass streams the rows once (:class:`levrf.ridge.cg.GramOperator`: Ψ is never formed for
+    factored maps such as Nyström), forms the residual ``r = R − Ψᵀ(Ψβ) − αβ`` in float64
     and adds ``(L Lᵀ)⁻¹ r`` to β; the residual shrinks by a factor ρ ≈ ‖(G̃ + αI)⁻¹(G − G̃)‖
     per pass. The passes stop (converged) once a measured ``‖r‖_F / ‖R‖_F`` is ≤ ``tol``, the
     correction of that pass being applied too, so that the returned β's residual is about
@@ -127,8 +122,9 @@ def refine_ridge_solution(
     norm_R = float(torch.linalg.norm(R))
     residuals: list[float] = []
     best = coef
+    gram_product = GramOperator(features, rows, cache=False)
     for _ in range(max_passes):
-        GB = rows.sum(gram_product_block, features, coef)["gram_product"]
+        GB = gram_product(coef.to(torch.float64)).to(coef.dtype)
         if mean is not None:  # the centred system: Ψ_cᵀΨ_c β = Ψᵀ(Ψβ) − n μ (μᵀβ)
             GB = GB - rows.n_rows * torch.outer(mean, mean @ coef)
         resid = R - GB - alpha * coef
@@ -294,14 +290,19 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
                 "(their refinement passes are not implemented); use gram_dtype=None or solver='cg'"
             )
         self.n_iter_, self.cg_residuals_ = 0, []
-        sums = rows.sum(normal_equations_block, features, (), gram_dtype)
+        # Nyström: ΨᵀΨ = Nᵀ(BᵀB)N without forming Ψ, where that is provably accurate for alpha
+        factored = factored_gram_is_accurate(features, rows, alpha, gram_dtype)
+        if factored:
+            sums = factored_normal_equations(rows, features, gram_dtype)
+        else:
+            sums = rows.sum(normal_equations_block, features, (), gram_dtype)
         # the Cholesky factorization reads the lower triangle only: no mirroring of G
         G, R, mean = self._normal_equations(sums, rows.n_rows)
         self.refine_residuals_ = []
         coef = None
-        if torch.finfo(gram_dtype).eps > torch.finfo(dtype).eps:
-            coef = self._refined_solve(rows, features, G.to(R.dtype), R, alpha, mean)
-            if coef is None:  # the narrow Gram was useless: the float64 one after all
+        if factored or torch.finfo(gram_dtype).eps > torch.finfo(dtype).eps:
+            coef = self._refined_solve(rows, features, G.to(R.dtype), R, alpha, mean, factored=factored)
+            if coef is None:  # the approximate Gram was useless: the one of Ψ in dtype after all
                 G, R, mean = self._normal_equations(rows.sum(normal_equations_block, features), rows.n_rows)
         if coef is None:
             L, self.jitter_ = ridge_factor(G, alpha)
@@ -350,11 +351,13 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
 
     def _refined_solve(
         self, rows: Rows, features: RandomFeatures, G: torch.Tensor, R: torch.Tensor, alpha: float,
-        mean: torch.Tensor | None = None,
+        mean: torch.Tensor | None = None, *, factored: bool = False,
     ) -> torch.Tensor | None:
-        """β from the Gram accumulated in ``gram_dtype`` plus refinement, or ``None`` (with a
-        ``ConvergenceWarning``) when that Gram is too inaccurate for ``alpha``."""
-        what = f"Psi^T Psi + alpha*I (Psi^T Psi in {self.gram_dtype})"
+        """β from an approximate Gram (accumulated in ``gram_dtype``, or factored as
+        ``Nᵀ(BᵀB)N``) plus refinement, or ``None`` when that Gram is too inaccurate for
+        ``alpha`` (with a ``ConvergenceWarning`` for a narrow ``gram_dtype``, which the user
+        chose; the factored Gram is levrf's own choice and falls back silently)."""
+        what = "Psi^T Psi + alpha*I" + (" (Psi^T Psi factored)" if factored else f" (Psi^T Psi in {self.gram_dtype})")
         try:
             L, self.jitter_ = ridge_factor(G, alpha, what=what)
         except np.linalg.LinAlgError:
@@ -367,6 +370,8 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
             if converged:
                 return coef
             problem = f"refinement stalled at a relative residual of {min(self.refine_residuals_):.2g} (refine_tol={self.refine_tol:g})"
+        if factored and torch.finfo(self._gram_dtype()).eps <= torch.finfo(resolve_dtype(self.dtype)).eps:
+            return None
         warnings.warn(
             f"{problem}: Psi^T Psi in {self.gram_dtype} is too inaccurate for alpha={alpha:g}; recomputing it "
             f"in {self.dtype} (pass gram_dtype=None to skip the {self.gram_dtype} attempt)",
