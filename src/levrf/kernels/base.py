@@ -30,7 +30,8 @@ RESOLVE_SEED = 0
 #: on the CPU, :meth:`Kernel.compute` evaluates ``K(X, Z)`` in row blocks of about this many bytes
 #: of output, so that a kernel's elementwise passes (distances, scaling, ``exp``) run on a block
 #: that stays in the processor's cache: 4–7× faster than one pass over a 128 MiB chunk for the
-#: Gaussian, Laplacian and Matérn kernels at 2,048–8,192 columns (``benchmarks/kernel_blocks.py``)
+#: Gaussian, Laplacian and Matérn kernels at 2,048–8,192 columns in a development run on the
+#: 2-core machine (``benchmarks/kernel_blocks.py`` is that measurement; rerun it on an idle machine)
 COMPUTE_BLOCK_BYTES = 2 * 2**20
 
 

@@ -290,7 +290,8 @@ class _RandomFeatureRidgeCore(FeatureRidgeParams):
                 "(their refinement passes are not implemented); use gram_dtype=None or solver='cg'"
             )
         self.n_iter_, self.cg_residuals_ = 0, []
-        # Nyström: ΨᵀΨ = Nᵀ(BᵀB)N without forming Ψ, where that is provably accurate for alpha
+        # Nyström: ΨᵀΨ = Nᵀ(BᵀB)N without forming Ψ where its estimated error is small against
+        # alpha; the refinement pass below checks the solution either way
         factored = factored_gram_is_accurate(features, rows, alpha, gram_dtype)
         if factored:
             sums = factored_normal_equations(rows, features, gram_dtype)
