@@ -24,6 +24,7 @@ SECTIONS = [
     ("distributed.md", "Dask-distributed fitting"),
     ("approximation.md", "Nyström (uniform, leverage centers) vs random features vs scikit-learn at equal D"),
     ("default_bandwidth.md", "bandwidth='auto' (median heuristic) against other rules and a tuned bandwidth"),
+    ("nystroem_normalization.md", "Nyström normalization (pivoted Cholesky, eigh, scikit-learn's SVD) on the same centers: distance to exact KRR and time"),
     ("nystroem_timing.md", "Nyström fit time: levrf NystromRidge (direct and CG) against scikit-learn Nystroem+Ridge, M ≥ 2,048"),
     ("leverage_cost.md", "fit time of sampling='leverage' (defaults) against sampling='gaussian', n = 10^4, 10^5"),
     ("leverage_cost_custom.md", "the same at n = 10^6"),
@@ -38,7 +39,9 @@ data. Machine: the project's 2-core x86_64 CPU machine, torch 2.13.0+cpu, float6
 `krr_gpu.md`, measured on a lent machine with one NVIDIA H100 and 16 CPU cores (its section says
 so) at an earlier release's code (commit db37852) and not rerun since: no GPU has been lent to the
 project since then. Some runs shared the two cores with other jobs, so absolute times are pessimistic; ratios
-were taken within one script. Each section starts with the command that regenerates it; this file is
+were taken within one script. `approximation.md`, `nystroem_timing.md` and `scale.md` were measured
+before the pivoted-Cholesky Nyström normalization, the blocked kernel evaluation and the factored
+Gram (commits 735be4a–f76710f) and have not been rerun since. Each section starts with the command that regenerates it; this file is
 assembled by `python benchmarks/collect.py`.
 
 | section | what |

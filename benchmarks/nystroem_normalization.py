@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     tables, Ms, alphas = (("diamonds",), (1024,), (0.1,)) if cfg.quick else (TABLES, (1024, 2048), (0.1, 1e-3))
-    lines = [f"Threads: {torch.get_num_threads()}, load average at start {os.getloadavg()[0]:.2f}. "
+    command = "python benchmarks/nystroem_normalization.py" + (" --quick" if cfg.quick else "")
+    lines = ["## Nyström normalization: pivoted Cholesky vs eigh vs scikit-learn on the same centers "
+             "(`benchmarks/nystroem_normalization.py`)", "", f"Command: `{command}`", "",
+             f"Threads: {torch.get_num_threads()}, load average at start {os.getloadavg()[0]:.2f}. "
              "The same uniform centers (seed 0) normalized three ways; exact KRR on 8,000 training rows.", "",
              "| table | M | α | normalization | r | rel. distance to exact KRR | test RMSE | seconds |",
              "|---|---:|---:|---|---:|---:|---:|---:|"]
