@@ -38,7 +38,6 @@ spectrum of ``K_CC``, ~4M³ flops) is computed when first read, not in ``fit``.
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import numpy as np
@@ -283,12 +282,15 @@ class Nystroem(FeatureMap):
         self.n_output_features_ = int(self.normalization_.shape[1])
         return self
 
-    @functools.cached_property
-    def eigenvalues_(self) -> torch.Tensor:
-        """All eigenvalues of ``K_CC``, descending (float64), computed when first read."""
-        if not hasattr(self, "centers_"):
-            raise AttributeError("eigenvalues_ exists once the Nystroem is fitted")
-        return center_eigenvalues(self.kernel_, self.centers_)
+    def __getattr__(self, name: str):
+        """``eigenvalues_`` (all eigenvalues of ``K_CC``, descending, float64) is computed when first
+        read and then kept as an ordinary attribute; it is not a class attribute, so a loaded file
+        that holds it sets exactly that attribute."""
+        state = self.__dict__
+        if name != "eigenvalues_" or "centers_" not in state:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        state["eigenvalues_"] = center_eigenvalues(state["kernel_"], state["centers_"])
+        return state["eigenvalues_"]
 
     # ---------------------------------------------------------------- torch API
     def feature_map(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:

@@ -623,7 +623,7 @@ _NYSTROEM = {
     "centers_": Tensor(shape=("?centers", "n_features_in_")),
     "center_indices_": IndexTensor(shape=("?centers",)),
     "normalization_": Tensor(shape=("?centers", "n_output_features_")),
-    # computed when first read (a cached property): in a file only if it was read before saving
+    # computed when first read (Nystroem.__getattr__): in a file only if it was read before saving
     "eigenvalues_": optional(Tensor(dtypes=("<f8",), shape=("?centers",))),
     "leverage_": Tensor(shape=("?centers",), none=True),
     "inclusion_probabilities_": Tensor(shape=("?centers",), none=True),
