@@ -392,3 +392,37 @@ def test_compute_in_row_blocks_equals_the_whole_evaluation(kernel, rng, monkeypa
     if isinstance(kernel, levrf.GaussianKernel):  # and the definition itself, by scikit-learn
         np.testing.assert_allclose(kernel(X, Z).numpy(), rbf_kernel(X, Z, gamma=1 / (2 * 1.3**2)),
                                    rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("kernel", [levrf.GaussianKernel(1.3), levrf.MaternKernel(2.5, 2.0)],
+                         ids=lambda k: type(k).__name__)
+def test_compute_into_a_buffer_equals_the_returned_values(kernel, rng, monkeypatch):
+    """``compute(X, Z, out=buf)`` writes every row block into ``buf`` (in place for the Gaussian)
+    and returns it; the values are those ``compute`` returns without a buffer."""
+    import levrf.kernels.base as base
+
+    monkeypatch.setattr(base, "COMPUTE_BLOCK_BYTES", 64)
+    Xt, Zt = torch.as_tensor(rng.standard_normal((90, 4))), torch.as_tensor(rng.standard_normal((21, 4)))
+    buffer = torch.full((90, 21), float("nan"), dtype=torch.float64)
+    got = kernel.compute(Xt, Zt, out=buffer)
+    assert got.data_ptr() == buffer.data_ptr()
+    torch.testing.assert_close(got, kernel.compute(Xt, Zt), rtol=0, atol=10 * torch.finfo(torch.float64).eps)
+
+
+def test_cancelled_pairs_screen_finds_exactly_the_cancelled_pairs(rng):
+    """The screened search of the pairs whose expansion ‖x‖² + ‖z‖² − 2xᵀz cancelled returns the
+    same pairs as the direct test on the whole matrix, for a sparse hit pattern (a few repeated
+    rows) and a dense one (every row repeated, the whole-matrix branch)."""
+    from levrf.kernels.base import _CANCELLED, cancelled_pairs
+
+    for repeats in (3, 60):
+        Z = torch.as_tensor(rng.standard_normal((50, 5)))
+        X = torch.as_tensor(rng.standard_normal((64, 5)))
+        X[:repeats] = Z[torch.arange(repeats) % 50] + 1e-9
+        x2, z2 = (X * X).sum(1), (Z * Z).sum(1)
+        sq = (x2[:, None] + z2[None, :] - 2 * X @ Z.T).clamp_min(0)
+        rows, cols = cancelled_pairs(sq, x2, z2)
+        expected = (sq <= _CANCELLED * (x2[:, None] + z2[None, :])).nonzero(as_tuple=True)
+        got = sorted(zip(rows.tolist(), cols.tolist(), strict=True))
+        assert got == sorted(zip(expected[0].tolist(), expected[1].tolist(), strict=True))
+        assert len(got) >= repeats

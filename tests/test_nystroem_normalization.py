@@ -160,3 +160,31 @@ def test_pivots_are_dropped_only_at_the_rounding_level(smallest):
 def test_normalization_validates_its_method():
     with pytest.raises(ValueError, match="method"):
         nystroem_normalization(torch.eye(3, dtype=torch.float64), torch.float64, method="svd")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_triangular_product_equals_the_dense_map(data, dtype):
+    """ψ by the kept centers' kernel and an in-place triangular product (``trmm``) equals the
+    dense ``K(x, C)·N`` to the dtype's rounding amplified by ‖N‖, with repeated and dropped
+    centers; the ``eigh`` map has no triangular form and keeps the dense product."""
+    from levrf.nystroem import multiply_upper_triangular_, triangular_form
+
+    X, _, Xt = data
+    X = np.vstack([X, X[:50]])  # repeated rows: some centers are duplicates
+    model = levrf.Nystroem(levrf.GaussianKernel(2.5), n_components=200, random_state=0, dtype=dtype).fit(X)
+    N = model.normalization_
+    order, T = triangular_form(N)
+    assert torch.equal(T, T.triu()) and bool((T.diagonal() != 0).all())
+    kept = (N != 0).any(1)
+    assert int(kept.sum()) == N.shape[1] and set(order.tolist()) == set(kept.nonzero().squeeze(1).tolist())
+    rows = torch.as_tensor(Xt, dtype=N.dtype)
+    dense = model.kernel_.compute(rows, model.centers_) @ N
+    eps = torch.finfo(N.dtype).eps
+    tol = 1e2 * eps * float(torch.linalg.matrix_norm(N.double(), 2))
+    torch.testing.assert_close(model.feature_map(rows), dense, rtol=0, atol=tol)
+    A = torch.as_tensor(np.random.default_rng(0).standard_normal((7, T.shape[0])), dtype=N.dtype)
+    torch.testing.assert_close(multiply_upper_triangular_(A.clone(), T), A @ T, rtol=0,
+                               atol=1e2 * eps * float(A.abs().max() * T.abs().sum(0).max()))
+    K = model.kernel_.compute(model.centers_, model.centers_)
+    dense_eigh, _ = nystroem_normalization(K, N.dtype, method="eigh")
+    assert triangular_form(dense_eigh) is None

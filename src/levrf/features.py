@@ -334,15 +334,22 @@ class FeatureMap(TransformerMixin, ValidatedParameters, BaseEstimator):
         """Columns of ``B`` (``n_output_features_`` here; M for Nyström)."""
         return int(self.n_output_features_)
 
-    def base_features(self, X: torch.Tensor) -> torch.Tensor:
-        """``B`` of the rows ``X`` (b, :meth:`base_width`), such that ``Ψ(X) = B·N``."""
-        return self.feature_map(X)
+    def base_features(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``B`` of the rows ``X`` (b, :meth:`base_width`), such that ``Ψ(X) = B·N``; ``out`` may
+        receive it."""
+        return self.feature_map(X, out=out)
 
-    def iter_base_chunks(self, X: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
-        """Yield ``(start_row, B[start:start+b])`` over the row chunks of :meth:`iter_chunks`."""
+    def iter_base_chunks(self, X: torch.Tensor, *, reuse: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(start_row, B[start:start+b])`` over the row chunks of :meth:`iter_chunks`
+        (``reuse``: one buffer for every chunk, as there)."""
         step = self.chunk_size(X.shape[0], X.shape[1])
+        buffer = None
+        if reuse and X.shape[0] > 0:
+            buffer = torch.empty(min(step, X.shape[0]), self.base_width(), dtype=resolve_dtype(self.dtype),
+                                 device=X.device)
         for start in range(0, X.shape[0], step):
-            yield start, self.base_features(X[start : start + step])
+            rows = X[start : start + step]
+            yield start, self.base_features(rows, out=None if buffer is None else buffer[: rows.shape[0]])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

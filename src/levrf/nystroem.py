@@ -39,10 +39,11 @@ spectrum of ``K_CC``, ~4M³ flops) is computed when first read, not in ``fit``.
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 import torch
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 from ._validation import (
     Integer,
@@ -103,11 +104,12 @@ def nystroem_normalization(K_CC: torch.Tensor, dtype: torch.dtype, method: str =
         s, U = torch.linalg.eigh(K)
         keep = s > M * eps * float(s[-1])
         return (U[:, keep] / s[keep].sqrt()).to(dtype), "eigh"
-    factor, piv, rank, info = lapack.dpstrf(np.asfortranarray(K.cpu().numpy()), tol=M * eps * top, lower=1)
+    # K is symmetric, so its row-major storage is the column-major storage LAPACK wants: no copy
+    factor, piv, rank, info = lapack.dpstrf(K.cpu().numpy().T, tol=M * eps * top, lower=1, overwrite_a=1)
     if info < 0 or rank < 1:
         raise ValueError("the kernel matrix of the centers is zero (or not positive semi-definite): "
                          "the kernel gives these rows no features")
-    L = torch.from_numpy(np.tril(factor[:rank, :rank]))
+    L = torch.from_numpy(factor[:rank, :rank]).tril()
     N_r = lower_triangular_inverse(L).T  # L_rr⁻ᵀ, upper triangular
     N = torch.zeros(M, rank, dtype=torch.float64)
     N[torch.from_numpy(piv[:rank].astype(np.int64) - 1)] = N_r
@@ -143,6 +145,51 @@ def distinct_center_normalization(kernel: Kernel, C: torch.Tensor, dtype: torch.
     N = torch.zeros(M, N_u.shape[1], dtype=N_u.dtype, device=N_u.device)
     N[first] = N_u
     return N, how, u
+
+
+#: ``id(N) ↦ (weakref(N), form)`` of :func:`triangular_form`, dropped when N is collected (a refit
+#: or a load makes a new N); keyed by id because tensors compare elementwise
+_TRIANGULAR_FORMS: dict[int, tuple] = {}
+
+
+def triangular_form(N: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(order, T)`` with ``N = P·T``: ``T = N[order]`` (r × r) upper triangular and every other
+    row of N zero, or ``None`` when N has no such form (the ``"eigh"`` map).
+
+    The pivoted Cholesky map has it by construction (``N = P_r L_rr⁻ᵀ``). Then
+    ``ψ(x) = K(x, C[order])·T``: the kernel of the r kept centers only, and a triangular product
+    (``trmm``, n·r² flops) in place of the dense ``K(x, C)·N`` (2·n·M·r): the same products, the
+    zeros skipped. Read off N itself, so a loaded model gets it too; cached per N.
+    """
+    cached = _TRIANGULAR_FORMS.get(id(N))
+    if cached is not None and cached[0]() is N:
+        return cached[1] or None
+    nonzero = N != 0
+    rows = nonzero.any(1).nonzero().squeeze(1)
+    r = N.shape[1]
+    form = ()
+    if rows.numel() == r:
+        first = nonzero[rows].to(torch.uint8).argmax(1)  # the first nonzero column of each kept row
+        lead, perm = first.sort()
+        if bool((lead == torch.arange(r, device=lead.device)).all()):
+            order = rows[perm]
+            form = (order, N[order].contiguous())
+    key = id(N)
+    _TRIANGULAR_FORMS[key] = (weakref.ref(N), form)
+    weakref.finalize(N, _TRIANGULAR_FORMS.pop, key, None)
+    return form or None
+
+
+def multiply_upper_triangular_(A: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+    """``A ← A·T`` in place for a contiguous CPU ``A`` (b × r) and an upper triangular ``T``
+    (r × r, contiguous, same dtype): BLAS ``trmm`` on the transposes (``Tᵀ·Aᵀ``, whose
+    column-major storage is the row-major storage of ``A·T``)."""
+    a, t = A.numpy(), T.numpy()
+    trmm = blas.dtrmm if A.dtype == torch.float64 else blas.strmm
+    result = trmm(1.0, t.T, a.T, side=0, lower=1, trans_a=0, overwrite_b=1)
+    if not np.shares_memory(result, a):  # BLAS had to copy (never for contiguous A): write back
+        a[...] = result.T
+    return A
 
 
 class Nystroem(FeatureMap):
@@ -294,11 +341,18 @@ class Nystroem(FeatureMap):
 
     # ---------------------------------------------------------------- torch API
     def feature_map(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """ψ for a (validated) torch tensor of rows, in one piece: (n, r); ``out`` may receive it."""
-        K = self.kernel_.compute(X, self.centers_)
-        if out is None:
-            return K @ self.normalization_
-        return torch.matmul(K, self.normalization_, out=out)
+        """ψ for a (validated) torch tensor of rows, in one piece: (n, r); ``out`` may receive it.
+
+        On the CPU, for the pivoted Cholesky map, ``K(X, C_kept)·T`` by a triangular product
+        written in place (:func:`triangular_form`); otherwise ``K(X, C)·N``.
+        """
+        form = triangular_form(self.normalization_) if X.device.type == "cpu" else None
+        if form is None or (out is not None and not out.is_contiguous()):
+            K = self.kernel_.compute(X, self.centers_)
+            return K @ self.normalization_ if out is None else torch.matmul(K, self.normalization_, out=out)
+        order, T = form
+        out = self.kernel_.compute(X, self.centers_[order], out=out)
+        return multiply_upper_triangular_(out, T)
 
     def feature_factor(self) -> torch.Tensor:
         """``N = normalization_``: ``Ψ = K(X, C)·N`` (see :meth:`levrf.features.FeatureMap.feature_factor`)."""
@@ -308,9 +362,9 @@ class Nystroem(FeatureMap):
         """M, the columns of ``K(X, C)``."""
         return int(self.centers_.shape[0])
 
-    def base_features(self, X: torch.Tensor) -> torch.Tensor:
-        """``K(X, C)`` of the rows ``X``."""
-        return self.kernel_.compute(X, self.centers_)
+    def base_features(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``K(X, C)`` of the rows ``X``; ``out`` may receive it."""
+        return self.kernel_.compute(X, self.centers_, out=out)
 
     def chunk_size(self, n_rows: int, d: int) -> int:
         """Rows per chunk for this feature map."""

@@ -177,23 +177,33 @@ class Kernel(ABC):
             )
         return self.compute(X, Z)
 
-    def compute(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+    def compute(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """``K(X, Z)`` of tensors already in this kernel's dtype and device, unchecked.
 
         The fast path for library code that has validated its inputs once (``__call__``
         validates and then calls this). On the CPU the rows of ``X`` are taken in blocks of
         about :data:`COMPUTE_BLOCK_BYTES` of output (the same values up to rounding: a kernel's
-        pairs do not depend on the other rows); ``K(X, X)`` is computed whole.
+        pairs do not depend on the other rows); ``K(X, X)`` is computed whole. ``out`` (a
+        contiguous (n, n') tensor of the result's dtype), if given, receives the values and is
+        returned: a caller that evaluates many chunks reuses one buffer instead of a fresh
+        multi-megabyte allocation per chunk.
         """
         rows = max(16, COMPUTE_BLOCK_BYTES // (X.element_size() * max(Z.shape[0], 1)))
         if Z is X or X.device.type != "cpu" or X.shape[0] <= 2 * rows:
-            return self._exact(X, Z)
-        first = self._exact(X[:rows], Z)
-        out = torch.empty(X.shape[0], Z.shape[0], dtype=first.dtype, device=first.device)
-        out[:rows] = first
-        for start in range(rows, X.shape[0], rows):
-            out[start : start + rows] = self._exact(X[start : start + rows], Z)
+            return self._exact(X, Z) if out is None else out.copy_(self._exact(X, Z))
+        begin = 0
+        if out is None:
+            first = self._exact(X[:rows], Z)
+            out = torch.empty(X.shape[0], Z.shape[0], dtype=first.dtype, device=first.device)
+            out[:rows] = first
+            begin = rows
+        for start in range(begin, X.shape[0], rows):
+            self._exact_into(X[start : start + rows], Z, out[start : start + rows])
         return out
+
+    def _exact_into(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor) -> None:
+        """Write ``K(X, Z)`` into ``out``; kernels that can compute in place override this."""
+        out.copy_(self._exact(X, Z))
 
     @abstractmethod
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor: ...
@@ -352,15 +362,19 @@ def recompute_pairs(out: torch.Tensor, mask: torch.Tensor, X: torch.Tensor, Z: t
     stay below the ``pair_block_elements`` budget of :mod:`levrf.config` (2²² elements, 32 MB in
     float64) whatever the number of pairs: no (n, n', d) tensor.
     """
-    block = get_budget("pair_block_elements")
-    pair_step = max(1, block // max(X.shape[1], 1))
-    row_step = max(1, block // max(mask.shape[1], 1))
+    row_step = max(1, get_budget("pair_block_elements") // max(mask.shape[1], 1))
     for r0 in range(0, mask.shape[0], row_step):
         rows, cols = mask[r0 : r0 + row_step].nonzero(as_tuple=True)
-        rows = rows + r0
-        for s in range(0, rows.numel(), pair_step):
-            i, j = rows[s : s + pair_step], cols[s : s + pair_step]
-            out[i, j] = pair_value(X[i], Z[j]).to(out.dtype)
+        recompute_pair_list(out, rows + r0, cols, X, Z, pair_value)
+
+
+def recompute_pair_list(out: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, X: torch.Tensor,
+                        Z: torch.Tensor, pair_value) -> None:
+    """:func:`recompute_pairs` on the pairs ``(rows[k], cols[k])``, gathered in bounded blocks."""
+    pair_step = max(1, get_budget("pair_block_elements") // max(X.shape[1], 1))
+    for s in range(0, rows.numel(), pair_step):
+        i, j = rows[s : s + pair_step], cols[s : s + pair_step]
+        out[i, j] = pair_value(X[i], Z[j]).to(out.dtype)
 
 
 def angles(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -415,7 +429,8 @@ def _power_of_two_scaled(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor
     return Xs, Zs, e
 
 
-def scaled_sq_distances(X: torch.Tensor, Z: torch.Tensor, length_scale: float) -> torch.Tensor:
+def scaled_sq_distances(X: torch.Tensor, Z: torch.Tensor, length_scale: float,
+                        out: torch.Tensor | None = None) -> torch.Tensor:
     """``‖x_i − z_j‖² / ℓ²`` for every pair of rows, accurate at any scale and never NaN.
 
     The rows are divided by a common power of two (exact; no square can overflow) and centred
@@ -425,7 +440,7 @@ def scaled_sq_distances(X: torch.Tensor, Z: torch.Tensor, length_scale: float) -
     below ``_CANCELLED`` of ``‖x‖² + ‖z‖²`` (near pairs far from the centre), are recomputed
     directly as ``Σ_k (x_k − z_k)²`` from the uncentred rows, in bounded blocks; so ``K(x, x)``
     has distance exactly 0. Results too large for the dtype are ``inf``, too small ``0``.
-    Memory: the (n, n') result, one (n, n') temporary and a boolean mask.
+    ``out`` (n, n'), if given, receives the result. Memory: the (n, n') result and a boolean mask.
     """
     Xs, Zs, e = _power_of_two_scaled(X, Z)
     same = Z is X
@@ -433,15 +448,42 @@ def scaled_sq_distances(X: torch.Tensor, Z: torch.Tensor, length_scale: float) -
     Xc = Xs - centre
     Zc = Xc if same else Zs - centre
     x2, z2 = (Xc * Xc).sum(1), (Zc * Zc).sum(1)
-    sq = Xc @ Zc.T
+    sq = torch.matmul(Xc, Zc.T, out=out)
     sq.mul_(-2.0).add_(x2[:, None]).add_(z2[None, :]).clamp_min_(0.0)
-    cancelled = sq <= _CANCELLED * (x2[:, None] + z2[None, :])
-    recompute_pairs(sq, cancelled, Xs, Zs, lambda a, b: (a - b).square().sum(1))
-    del cancelled
+    row_step = max(1, get_budget("pair_block_elements") // max(sq.shape[1], 1))
+    for r0 in range(0, sq.shape[0], row_step):
+        rows, cols = cancelled_pairs(sq[r0 : r0 + row_step], x2[r0 : r0 + row_step], z2)
+        recompute_pair_list(sq, rows + r0, cols, Xs, Zs, lambda a, b: (a - b).square().sum(1))
     if same:
         sq.fill_diagonal_(0.0)
     mantissa, exponent = math.frexp(1.0 / length_scale**2)
     return times_power_of_two(sq, mantissa, exponent + 2 * e)
+
+
+#: a first screen of the cancelled pairs (a superset, one comparison per pair) is refined pair by
+#: pair when its rows hold at most this fraction of the pairs; above it the exact test is run whole
+_SCREEN_FRACTION = 1.0 / 8
+
+
+def cancelled_pairs(sq: torch.Tensor, x2: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows, cols)`` of the pairs with ``sq ≤ _CANCELLED·(x2_i + z2_j)``.
+
+    Screened first against the per-row bound ``_CANCELLED·(x2_i + max_j z2_j)``: one comparison
+    per pair and no (n, n') float temporary. Only the rows the screen hits are scanned for
+    pairs, and only those pairs are tested exactly (typically a few rows per block: a center
+    among the rows, a repeated row).
+    """
+    if sq.numel() == 0:
+        empty = torch.zeros(0, dtype=torch.int64, device=sq.device)
+        return empty, empty
+    screen = sq <= (_CANCELLED * (x2 + z2.max()))[:, None]
+    hit = screen.any(1).nonzero().squeeze(1)
+    if hit.numel() > _SCREEN_FRACTION * sq.shape[0]:
+        return (sq <= _CANCELLED * (x2[:, None] + z2[None, :])).nonzero(as_tuple=True)
+    sub, cols = screen[hit].nonzero(as_tuple=True)
+    rows = hit[sub]
+    exact = sq[rows, cols] <= _CANCELLED * (x2[rows] + z2[cols])
+    return rows[exact], cols[exact]
 
 
 def scaled_l1_distances(X: torch.Tensor, Z: torch.Tensor, length_scale: float) -> torch.Tensor:

@@ -199,6 +199,9 @@ class GaussianKernel(ShiftInvariantKernel):
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
         return scaled_sq_distances(X, Z, self.length_scale).mul_(-0.5).exp_()
 
+    def _exact_into(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor) -> None:
+        scaled_sq_distances(X, Z, self.length_scale, out=out).mul_(-0.5).exp_()
+
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         return standard_normal((m, d), gen) / self.length_scale
 

@@ -80,7 +80,7 @@ def cg_rhs_block(X: torch.Tensor, Y: torch.Tensor, start: int, features) -> dict
     w, k = features.base_width(), Y.shape[1]
     xty = torch.zeros(w, k, dtype=F64, device=X.device)
     base_sum = torch.zeros(w, dtype=F64, device=X.device)
-    for s, B in features.iter_base_chunks(X):
+    for s, B in features.iter_base_chunks(X, reuse=True):
         Bd = B.to(F64)
         xty.addmm_(Bd.T, Y[s : s + B.shape[0]].to(F64))
         base_sum += Bd.sum(0)
@@ -92,7 +92,7 @@ def cg_product_block(X: torch.Tensor, Y, start: int, features, V: torch.Tensor, 
     directions ``V`` (w, k), the products computed in ``dtype``."""
     out = torch.zeros(V.shape, dtype=F64, device=X.device)
     Vc = V.to(dtype)
-    for _s, B in features.iter_base_chunks(X):
+    for _s, B in features.iter_base_chunks(X, reuse=True):
         Bc = B.to(dtype)
         out += (Bc.T @ (Bc @ Vc)).to(F64)
     return {"base_product": out}
@@ -116,7 +116,7 @@ class GramOperator:
         self.passes = 0
         if cache and fits_cache(rows, self.width):
             self.B = torch.empty(rows.n_rows, self.width, dtype=rows.dtype, device=rows.device)
-            for s, Bc in features.iter_base_chunks(rows.X):
+            for s, Bc in features.iter_base_chunks(rows.X, reuse=True):
                 self.B[s : s + Bc.shape[0]] = Bc
             self._step = features.chunk_size(rows.n_rows, rows.n_columns)
 

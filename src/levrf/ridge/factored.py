@@ -48,7 +48,7 @@ class BaseFeatures:
         self.n_output_features_ = int(features.base_width())
 
     def iter_chunks(self, X: torch.Tensor, *, reuse: bool = False):
-        return self.features.iter_base_chunks(X)
+        return self.features.iter_base_chunks(X, reuse=reuse)
 
 
 def factored_gram_is_accurate(features, rows: Rows, alpha: float, gram_dtype: torch.dtype) -> bool:
