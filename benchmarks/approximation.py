@@ -43,9 +43,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.kernel_approximation import Nystroem, RBFSampler
-from sklearn.linear_model import Ridge
-from sklearn.pipeline import make_pipeline
 
 import levrf
 
@@ -102,6 +99,12 @@ def median_bandwidth(X: np.ndarray, rng: np.random.Generator, rows: int = 1000) 
 # ----------------------------------------------------------------------------- methods
 def methods(sigma: float, alpha: float) -> dict[str, Callable[[int, int], object]]:
     """``name -> make(D, seed)`` of an unfitted regressor with D features."""
+    # scikit-learn is imported here, after levrf: SciPy's OpenBLAS then loads with the thread
+    # timeout that ``import levrf`` sets (levrf.scipy_blas), as in a script that imports levrf first
+    from sklearn.kernel_approximation import Nystroem, RBFSampler
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
     kernel = levrf.GaussianKernel(sigma)
     gamma = 1.0 / (2.0 * sigma**2)
 

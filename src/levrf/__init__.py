@@ -5,6 +5,10 @@ NeurIPS 2020). See ``docs/`` for the mathematics and ``docs/architecture.md`` fo
 Dask support is a separate, optional import: ``import levrf.distributed``.
 """
 
+from .scipy_blas import set_default_thread_timeout
+
+set_default_thread_timeout()  # before SciPy's OpenBLAS is loaded (levrf.scipy_blas)
+
 from . import datasets, nn
 from .config import config_context, get_config, set_config
 from .features import RandomFeatures

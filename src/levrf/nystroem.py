@@ -60,6 +60,7 @@ from .kernels import Kernel
 from .leverage.centers import leverage_centers
 from .leverage.scores import lower_triangular_inverse
 from .rows import Rows
+from .scipy_blas import blas_threads
 
 #: the ways of choosing centers
 CENTERS = ("uniform", "leverage")
@@ -105,7 +106,8 @@ def nystroem_normalization(K_CC: torch.Tensor, dtype: torch.dtype, method: str =
         keep = s > M * eps * float(s[-1])
         return (U[:, keep] / s[keep].sqrt()).to(dtype), "eigh"
     # K is symmetric, so its row-major storage is the column-major storage LAPACK wants: no copy
-    factor, piv, rank, info = lapack.dpstrf(K.cpu().numpy().T, tol=M * eps * top, lower=1, overwrite_a=1)
+    with blas_threads(M**3 / 3):
+        factor, piv, rank, info = lapack.dpstrf(K.cpu().numpy().T, tol=M * eps * top, lower=1, overwrite_a=1)
     if info < 0 or rank < 1:
         raise ValueError("the kernel matrix of the centers is zero (or not positive semi-definite): "
                          "the kernel gives these rows no features")
@@ -186,7 +188,8 @@ def multiply_upper_triangular_(A: torch.Tensor, T: torch.Tensor) -> torch.Tensor
     column-major storage is the row-major storage of ``A·T``)."""
     a, t = A.numpy(), T.numpy()
     trmm = blas.dtrmm if A.dtype == torch.float64 else blas.strmm
-    result = trmm(1.0, t.T, a.T, side=0, lower=1, trans_a=0, overwrite_b=1)
+    with blas_threads(a.shape[0] * t.shape[0] ** 2):
+        result = trmm(1.0, t.T, a.T, side=0, lower=1, trans_a=0, overwrite_b=1)
     if not np.shares_memory(result, a):  # BLAS had to copy (never for contiguous A): write back
         a[...] = result.T
     return A

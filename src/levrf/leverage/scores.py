@@ -24,6 +24,7 @@ from ..config import get_budget
 from ..kernels import Kernel
 from ..linalg import shifted_cholesky
 from ..progress import progress
+from ..scipy_blas import blas_threads
 
 
 def check_kernel(kernel) -> Kernel:
@@ -70,7 +71,8 @@ def lower_triangular_inverse(L: torch.Tensor) -> torch.Tensor:
         from scipy.linalg import lapack
 
         trtri = lapack.dtrtri if L.dtype == torch.float64 else lapack.strtri
-        inv, info = trtri(L.numpy(), lower=1)
+        with blas_threads(L.shape[0] ** 3 / 3):
+            inv, info = trtri(L.numpy(), lower=1)
         if info == 0:
             return torch.from_numpy(inv).tril_()
     eye = torch.eye(L.shape[0], dtype=L.dtype, device=L.device)

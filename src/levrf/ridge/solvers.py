@@ -9,15 +9,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 from scipy.linalg import blas
-from threadpoolctl import ThreadpoolController
 
 from .._validation import numpy_dtype
 from ..linalg import JITTER_TRIES, JitterWarning, cholesky_factor, shifted_cholesky
+from ..scipy_blas import blas_threads
 
 __all__ = [
     "JITTER_TRIES",
@@ -64,12 +62,6 @@ def cholesky_solve(A: torch.Tensor, B: torch.Tensor, *, what: str = "the system 
     L, jitter = cholesky_factor(A, what=what)
     X = torch.cholesky_solve(B[:, None] if B.ndim == 1 else B, L)
     return (X[:, 0] if B.ndim == 1 else X), jitter
-
-
-@functools.lru_cache(maxsize=1)
-def _scipy_blas():
-    """The BLAS libraries loaded by NumPy/SciPy (OpenBLAS), for setting their thread count."""
-    return ThreadpoolController().select(user_api="blas")
 
 
 def _syrk_for(dtype: torch.dtype):
@@ -146,7 +138,7 @@ class NormalEquations:
         if self._syrk is not None and (threads == 1 or self.n_columns >= SYRK_MIN_THREADED_DIM):
             P = P.contiguous().numpy()
             # P is C-ordered (b, D), so P.T is a Fortran-ordered (D, b) matrix A and A Aᵀ = ΨᵀΨ
-            with _scipy_blas().limit(limits=threads):
+            with blas_threads(P.shape[0] * self.n_columns**2):
                 out = self._syrk(1.0, P.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
             if out is not self._G:  # syrk worked on a copy: keep our storage authoritative
                 self._G[...] = out
