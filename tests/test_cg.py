@@ -25,6 +25,7 @@ from levrf.ridge.solver_choice import (
     FEATURE_ELEMENT_COST,
     ITERATIONS,
     MATVEC_WEIGHT,
+    NYSTROM_CG_MIN_ROWS,
     choose_solver,
     solver_costs,
 )
@@ -312,21 +313,32 @@ def test_solver_costs_by_hand():
     cached = solver_costs(n, D, cached=True, n_targets=3)
     assert cached.cg == pytest.approx(r * D**2 + D**3 / 3 + r * D * phi + n * D * phi
                                       + ITERATIONS * MATVEC_WEIGHT * 4 * n * D * 3)
-    # Nyström: the direct fit forms ψ = K(X, C)·N (2·n·M·D), CG preconditions on the M centers
+    # Nyström: the direct fit forms ψ = K(X, C_r)·L_rr⁻ᵀ (n·D²), CG preconditions on the M centers
     M = 1_200
     ny = solver_costs(n, D, n_base=M, nystrom=True, preconditioner_rows=M)
-    assert ny.direct == pytest.approx(n * D**2 + D**3 / 3 + n * M * phi + 2 * n * M * D)
+    assert ny.direct == pytest.approx(n * D**2 + D**3 / 3 + n * M * phi + n * D**2)
     assert ny.cg == pytest.approx(M * D**2 + D**3 / 3 + M * M * phi + n * M * phi
                                   + ITERATIONS * (MATVEC_WEIGHT * 4 * n * M + n * M * phi))
 
 
 def test_auto_picks_cg_only_when_clearly_cheaper():
-    # every setting of benchmarks/krr.py and approximation.py stays direct
+    # every random-feature setting of benchmarks/krr.py and approximation.py stays direct
     for n in (2_000, 10_000, 43_000, 53_000):
         for D in (64, 512, 2_048, 4_096, 8_192):
             for cached in (True, False):
                 assert choose_solver(n, D, cached=cached) == "cholesky"
-                assert choose_solver(n, D, n_base=D, nystrom=True, preconditioner_rows=D, cached=cached) == "cholesky"
+    # Nyström: direct below NYSTROM_CG_MIN_ROWS rows, where pivots are dropped (D = r well below
+    # M) and where K(X, C) does not fit the cache; CG where all M centers are kept and it does
+    for D in (64, 512, 2_048, 4_096, 8_192):
+        for cached in (True, False):
+            assert choose_solver(NYSTROM_CG_MIN_ROWS - 1, D, n_base=D, nystrom=True, preconditioner_rows=D,
+                                 cached=cached) == "cholesky"
+    for n in (20_000, 43_000, 53_000):
+        for D in (64, 512, 4_096, 8_192):
+            assert choose_solver(n, D, n_base=D, nystrom=True, preconditioner_rows=D, cached=False) == "cholesky"
+        assert choose_solver(n, 600, n_base=2_048, nystrom=True, preconditioner_rows=2_048, cached=True) == "cholesky"
+    flights = solver_costs(20_000, 2_048, n_base=2_048, nystrom=True, preconditioner_rows=2_048, cached=True)
+    assert flights.solver == "cg" and flights.cg <= CG_ADVANTAGE * flights.direct
     # a very wide random-feature map on many rows, and a large Nyström map, go to CG
     assert choose_solver(10**7, 65_536) == "cg"
     assert choose_solver(10**7, 65_536, n_base=65_536, nystrom=True, preconditioner_rows=65_536) == "cg"
@@ -335,7 +347,8 @@ def test_auto_picks_cg_only_when_clearly_cheaper():
         for cached in (True, False):
             c = solver_costs(n, D, cached=cached)
             assert (c.solver == "cg") == (c.cg <= CG_ADVANTAGE * c.direct)
-    below = solver_costs(CG_MIN_ROWS - 1, 4_096, n_base=4_096, nystrom=True, preconditioner_rows=4_096, cached=True)
+    below = solver_costs(NYSTROM_CG_MIN_ROWS - 1, 4_096, n_base=4_096, nystrom=True, preconditioner_rows=4_096,
+                         cached=True)
     assert below.cg <= CG_ADVANTAGE * below.direct and below.solver == "cholesky"
 
 

@@ -14,7 +14,7 @@ import torch
 import levrf
 from levrf.leverage.approximate import NystromLeverage
 from levrf.leverage.scores import ExactLeverage
-from levrf.linalg import JitterWarning, cholesky_factor, shifted_cholesky
+from levrf.linalg import JitterWarning, cholesky_factor, shifted_cholesky, solve_with_factor
 
 EPS = torch.finfo(torch.float64).eps
 
@@ -94,3 +94,14 @@ def test_nystrom_adds_no_jitter_it_does_not_need_and_records_the_one_it_does():
         dup = NystromLeverage(kernel, Xd, 1e-300, rank=20, generator=torch.Generator().manual_seed(0))
     assert dup.jitter > 0
     assert bool(torch.isfinite(dup(kernel.sample(4, 2, 0))).all())
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_solve_with_factor_solves_the_system(k):
+    A = spd(40, seed=3)
+    B = torch.randn(40, k, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    L, _ = cholesky_factor(A, what="A")
+    X = solve_with_factor(B, L)
+    # backward error of a Cholesky solve: a modest multiple of eps·‖A‖·‖X‖
+    assert float((A @ X - B).norm()) <= 100 * EPS * float(torch.linalg.matrix_norm(A, 2)) * float(X.norm())
+    assert torch.allclose(X, torch.linalg.solve(A, B), rtol=1e-12, atol=0)

@@ -123,3 +123,12 @@ def shifted_cholesky(
     if A.ndim == 2 and A.shape[0] == A.shape[1]:
         A.diagonal().add_(float(shift))
     return _factor(A, what, jitter, warn, stacklevel=5)
+
+
+def solve_with_factor(B: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+    """``(L Lᵀ)⁻¹ B`` for a lower Cholesky factor ``L``: two triangular solves.
+
+    The values of ``torch.cholesky_solve(B, L)``, which ran 1.3–6× slower on the 2-core machine
+    (M = 2,048 and 4,096, 1 to 200 right-hand sides; development run).
+    """
+    return torch.linalg.solve_triangular(L.T, torch.linalg.solve_triangular(L, B, upper=False), upper=True)

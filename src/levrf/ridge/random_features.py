@@ -32,6 +32,7 @@ from .._validation import (
     resolve_dtype,
 )
 from ..features import RANDOM_FEATURE_CONSTRAINTS, RandomFeatures, slim_copy, splice_parameter_docs
+from ..linalg import solve_with_factor
 from ..rows import Rows
 from ._base import check_finite, working_dtype_device
 from .blocks import linear_predictions, normal_equations_block
@@ -131,7 +132,7 @@ def refine_ridge_solution(
         residuals.append(float(torch.linalg.norm(resid)) / norm_R if norm_R > 0 else 0.0)
         if residuals[-1] <= min(residuals):
             best = coef
-        delta = torch.cholesky_solve(resid.to(L.dtype), L).to(coef.dtype)
+        delta = solve_with_factor(resid.to(L.dtype), L).to(coef.dtype)
         # contraction of the iteration: measured between passes; on the first pass estimated by
         # ‖δ‖/‖β‖, since r = (G̃ − G)β exactly there and δ = (G̃ + αI)⁻¹ r is one step of it
         if len(residuals) > 1:

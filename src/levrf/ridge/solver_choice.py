@@ -7,17 +7,20 @@ targets) is weighed by its measured slowness:
 
 direct (``solver="cholesky"``)
     ``n·D²`` (the ``syrk`` of ΨᵀΨ) ``+ D³/3`` (Cholesky) ``+ n·w·φ`` (one pass of features,
-    ``w`` base columns, φ the cost of one base element); Nyström adds ``2·n·M·D`` (the product
-    ``K(X, C)·N`` that makes ψ).
+    ``w`` base columns, φ the cost of one base element); Nyström adds ``n·D²`` (the triangular
+    product ``K(X, C_r)·L_rr⁻ᵀ`` that makes ψ, :mod:`levrf.nystroem`).
 CG (``solver="cg"``)
     the preconditioner ``r·D² + D³/3 + r·w·φ`` (Nyström with uniform centers: r = M), the first
     pass ``n·w·φ``, and ``ITERATIONS`` iterations of ``MATVEC_WEIGHT·4·n·w·k`` (the products
     ``Bᵀ(B V)``) plus ``n·w·φ`` each unless the base features are cached.
 
-CG is chosen only from ``CG_MIN_ROWS`` rows on and when its cost is below ``CG_ADVANTAGE``
-times the direct one, so that the direct solver (exact, and at most about a minute below
-``CG_MIN_ROWS`` rows for D ≤ 8,192) keeps every setting where it is not clearly slower: every
-run of ``benchmarks/krr.py`` and ``benchmarks/approximation.py`` (n ≤ 53,000, D ≤ 8,192). The
+CG is chosen only when its cost is below ``CG_ADVANTAGE`` times the direct one, and from
+``CG_MIN_ROWS`` rows on for random features (``NYSTROM_CG_MIN_ROWS`` for Nyström), so that the
+direct solver (exact, and at most about a minute below ``CG_MIN_ROWS`` rows for D ≤ 8,192)
+keeps every setting where it is not clearly slower: every random-feature run of
+``benchmarks/krr.py`` and ``benchmarks/approximation.py`` (n ≤ 53,000, D ≤ 8,192), and every
+Nyström one except where all M centers are kept and ``K(X, C)`` fits the CG cache (flights at
+M = 2,048 in ``benchmarks/results/nystroem_timing.md``, where CG took 0.6× the direct time). The
 constants were measured on the 2-core development machine *under load* (other jobs running),
 single-threaded, with ``/tmp``-style micro-timings of ``torch`` products and of the Gaussian
 feature map and kernel at d = 10 (GEMM 42 GFLOP/s; ``Bᵀ(Bv)`` on a cached 20,000 × 1,024
@@ -34,8 +37,10 @@ from .._validation import check_positive_int
 
 #: iterations of preconditioned CG assumed by the rule (FALKON reaches its accuracy in 10–20)
 ITERATIONS = 30
-#: GEMM-flop equivalents of one flop of the memory-bound products ``Bᵀ(B v)`` (measured ≈ 15)
-MATVEC_WEIGHT = 15.0
+#: GEMM-flop equivalents of one flop of the memory-bound products ``Bᵀ(B v)`` (≈ 15 when B was
+#: read twice from memory; ≈ 7.5 with the cache-sized blocks of ``levrf.ridge.cg``: 36 ms for
+#: 20,000 × 2,048 against a 34 GFLOP/s GEMM, development run on the 2-core machine)
+MATVEC_WEIGHT = 7.5
 #: GEMM-flop equivalents of one base feature element (a random feature or a kernel value at
 #: d = 10: measured 11–45 ns against a 42 GFLOP/s GEMM under load; the best repeat, ~12 ns)
 FEATURE_ELEMENT_COST = 500.0
@@ -44,6 +49,10 @@ CG_ADVANTAGE = 0.5
 #: below this many rows "auto" always solves directly (the cost model's margin is not verified
 #: there: cached CG on 10,000 rows at M = 4,096 is estimated at 0.44× the direct fit)
 CG_MIN_ROWS = 100_000
+#: the same for Nyström maps: their direct fit pays the n·D² map product on top of the syrk,
+#: and CG's preconditioner is on the M centers (no row subsample); measured at n = 20,000
+#: (``benchmarks/results/nystroem_timing.md``)
+NYSTROM_CG_MIN_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,7 @@ def solver_costs(
     preconditioner_rows : int, optional
         r of the preconditioner (default ``min(n, 2D)``; Nyström with uniform centers: M).
     nystrom : bool
-        Whether ψ = B·N must be formed by the direct fit (the ``2·n·M·D`` product).
+        Whether ψ = B·N must be formed by the direct fit (the ``n·D²`` product).
     """
     n = check_positive_int(n_rows, "n_rows")
     D = check_positive_int(n_features, "n_features")
@@ -90,10 +99,10 @@ def solver_costs(
     k = check_positive_int(n_targets, "n_targets")
     r = min(n, 2 * D) if preconditioner_rows is None else check_positive_int(preconditioner_rows, "preconditioner_rows")
     features = n * w * FEATURE_ELEMENT_COST
-    direct = n * D**2 + D**3 / 3 + features + (2.0 * n * w * D if nystrom else 0.0)
+    direct = n * D**2 + D**3 / 3 + features + (n * D**2 if nystrom else 0.0)
     iteration = MATVEC_WEIGHT * 4.0 * n * w * k + (0.0 if cached else features)
     cg = r * D**2 + D**3 / 3 + r * w * FEATURE_ELEMENT_COST + features + ITERATIONS * iteration
-    use_cg = n >= CG_MIN_ROWS and cg <= CG_ADVANTAGE * direct
+    use_cg = n >= (NYSTROM_CG_MIN_ROWS if nystrom else CG_MIN_ROWS) and cg <= CG_ADVANTAGE * direct
     return SolverCosts(float(direct), float(cg), "cg" if use_cg else "cholesky")
 
 

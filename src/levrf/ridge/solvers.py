@@ -14,7 +14,7 @@ import torch
 from scipy.linalg import blas
 
 from .._validation import numpy_dtype
-from ..linalg import JITTER_TRIES, JitterWarning, cholesky_factor, shifted_cholesky
+from ..linalg import JITTER_TRIES, JitterWarning, cholesky_factor, shifted_cholesky, solve_with_factor
 from ..scipy_blas import blas_threads
 
 __all__ = [
@@ -60,7 +60,7 @@ def cholesky_solve(A: torch.Tensor, B: torch.Tensor, *, what: str = "the system 
     if B.shape[0] != A.shape[0]:
         raise ValueError(f"right-hand side has {B.shape[0]} rows but {what} has {A.shape[0]}")
     L, jitter = cholesky_factor(A, what=what)
-    X = torch.cholesky_solve(B[:, None] if B.ndim == 1 else B, L)
+    X = solve_with_factor(B[:, None] if B.ndim == 1 else B, L)
     return (X[:, 0] if B.ndim == 1 else X), jitter
 
 
