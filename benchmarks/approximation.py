@@ -13,8 +13,9 @@ script measures for every method and feature count D = M:
 Methods (all solve the same objective, no intercept): ``levrf gaussian`` / ``levrf qmc`` /
 ``levrf leverage`` (RandomFeatureRidge with m = D/2 weights, each a cos/sin pair;
 ``sampling="leverage"`` with ``leverage_method="approximate"``), ``levrf nystroem uniform`` and
-``levrf nystroem leverage`` (NystromRidge, M = D centers; ``levrf nystroem uniform cg`` the same
-with ``solver="cg"``), ``sklearn Nystroem+Ridge`` and
+``levrf nystroem leverage`` (NystromRidge, M = D centers, ``solver="auto"``: the solver column
+says what it chose; ``levrf nystroem uniform cholesky`` / ``cg`` the same with each solver asked
+for), ``sklearn Nystroem+Ridge`` and
 ``sklearn RBFSampler+Ridge`` (``Ridge(fit_intercept=False)``).
 
 Usage::
@@ -23,7 +24,8 @@ Usage::
     python benchmarks/approximation.py --quick    # a minute: small subsamples, D ≤ 128, no timing claims
     # only the fit-time comparison of the Nyström implementations (no exact KRR), 20,000 rows:
     python benchmarks/approximation.py --timing-only --train 20000 --repeats 1 --features 2048 4096 \
-        --methods "levrf nystroem uniform" "sklearn Nystroem+Ridge" --output benchmarks/results/nystroem_timing
+        --methods "levrf nystroem uniform" "levrf nystroem uniform cholesky" "levrf nystroem uniform cg" \
+        "sklearn Nystroem+Ridge" --output benchmarks/results/nystroem_timing
 
 Writes ``benchmarks/results/approximation.md`` and ``approximation.json`` (``--output`` to
 change; ``--quick`` writes ``approximation_quick.*``), each atomically.
@@ -126,20 +128,22 @@ def methods(sigma: float, alpha: float) -> dict[str, Callable[[int, int], object
         "levrf leverage": rf("leverage", leverage_method="approximate"),
         "levrf nystroem uniform": nys("uniform"),
         "levrf nystroem leverage": nys("leverage"),
-        # the matrix-free solver (Falkon's preconditioner) asked for explicitly: "auto" keeps the
-        # direct solve below levrf.ridge.solver_choice.CG_MIN_ROWS rows
+        # each solver asked for explicitly ("levrf nystroem uniform" is solver="auto": the choice
+        # of levrf.ridge.solver_choice, shown in the solver column)
+        "levrf nystroem uniform cholesky": nys("uniform", solver="cholesky"),
         "levrf nystroem uniform cg": nys("uniform", solver="cg"),
         "sklearn Nystroem+Ridge": sk(lambda D, s: Nystroem(kernel="rbf", gamma=gamma, n_components=D, random_state=s)),
         "sklearn RBFSampler+Ridge": sk(lambda D, s: RBFSampler(gamma=gamma, n_components=D, random_state=s)),
     }
 
 
-def fit_predict(make, D: int, seed: int, X, y, Xt) -> tuple[np.ndarray, float]:
+def fit_predict(make, D: int, seed: int, X, y, Xt) -> tuple[np.ndarray, float, str | None]:
+    """Predictions on ``Xt``, fit seconds, and the solver levrf used (``None`` for scikit-learn)."""
     model = make(D, seed)
     start = time.perf_counter()
     model.fit(X, y)
     elapsed = time.perf_counter() - start
-    return np.asarray(model.predict(Xt)), elapsed
+    return np.asarray(model.predict(Xt)), elapsed, getattr(model, "solver_", None)
 
 
 # ----------------------------------------------------------------------------- run
@@ -167,13 +171,13 @@ def run_table(name: str, cfg: argparse.Namespace, rng: np.random.Generator) -> d
             dist, rmse, secs = [], [], []
             for seed in range(cfg.repeats):
                 if f_star is not None and D <= sub:  # Nyström needs D ≤ n centers; the same D for all
-                    f, _ = fit_predict(make, D, seed, Xs, ys, Xte)
+                    f, _, _ = fit_predict(make, D, seed, Xs, ys, Xte)
                     dist.append(float(np.linalg.norm(f - f_star) / np.linalg.norm(f_star)))
-                f, t = fit_predict(make, D, seed, Xtr, ytr, Xte)
+                f, t, solver = fit_predict(make, D, seed, Xtr, ytr, Xte)
                 rmse.append(float(np.sqrt(np.mean((f - yte) ** 2))))
                 secs.append(t)
             row = {"method": method, "D": D, "rel_distance": float(np.mean(dist)) if dist else None,
-                   "test_rmse": float(np.mean(rmse)), "fit_seconds": float(np.mean(secs))}
+                   "test_rmse": float(np.mean(rmse)), "fit_seconds": float(np.mean(secs)), "solver": solver}
             out["rows"].append(row)
             print(f"{name:11s} {method:26s} D={D:5d} dist={row['rel_distance']} rmse={row['test_rmse']:.4f} "
                   f"fit={row['fit_seconds']:.2f}s", flush=True)
@@ -193,10 +197,13 @@ def markdown(results: dict) -> str:
                   f"n_train = {table['n_train']}, n_test = {table['n_test']}, exact KRR on {table['n_exact']} rows, "
                   f"d = {table['d']}, σ = {table['bandwidth']:.3g}, α = {table['alpha']:g}; exact-KRR test RMSE "
                   + ("— (--timing-only)." if table["exact_rmse"] is None else f"{table['exact_rmse']:.4f}."), "",
-                  "| method | D | rel. distance to exact KRR | test RMSE | fit (s) |", "|---|---:|---:|---:|---:|"]
+                  "| method | D | solver | rel. distance to exact KRR | test RMSE | fit (s) |",
+                  "|---|---:|---|---:|---:|---:|"]
         for row in table["rows"]:
             dist = "—" if row["rel_distance"] is None else f"{row['rel_distance']:.4f}"
-            lines.append(f"| {row['method']} | {row['D']} | {dist} | {row['test_rmse']:.4f} | {row['fit_seconds']:.2f} |")
+            solver = row.get("solver") or "—"
+            lines.append(f"| {row['method']} | {row['D']} | {solver} | {dist} | {row['test_rmse']:.4f} | "
+                         f"{row['fit_seconds']:.2f} |")
         lines.append("")
     lines += speedup_lines(results)
     return "\n".join(lines)
@@ -204,25 +211,26 @@ def markdown(results: dict) -> str:
 
 def speedup_lines(results: dict) -> list[str]:
     """Fit time of scikit-learn's Nystroem+Ridge over levrf's NystromRidge (uniform centers; the
-    direct and the CG solver), per table and D."""
-    ours_methods = ("levrf nystroem uniform", "levrf nystroem uniform cg")
+    default ``solver="auto"``, the direct and the CG solver), per table and D."""
+    ours_methods = ("levrf nystroem uniform", "levrf nystroem uniform cholesky", "levrf nystroem uniform cg")
     rows = []
     for table in results["tables"]:
         times = {(r["method"], r["D"]): r["fit_seconds"] for r in table["rows"]}
+        solvers = {(r["method"], r["D"]): r.get("solver") for r in table["rows"]}
         for (method, D), sk in sorted(times.items(), key=lambda item: item[0][1]):
             if method != "sklearn Nystroem+Ridge":
                 continue
-            cells = []
+            cells = [solvers.get((ours_methods[0], D)) or "—"]
             for ours in ours_methods:
                 t = times.get((ours, D))
                 cells += ["—", "—"] if t is None else [f"{t:.2f}", f"{sk / t:.2f}"]
-            if any(c != "—" for c in cells):
+            if any(c != "—" for c in cells[1:]):
                 rows.append(f"| {table['table']} | {D} | {sk:.2f} | " + " | ".join(cells) + " |")
     if not rows:
         return []
     return ["## Fit time: scikit-learn Nystroem+Ridge / levrf NystromRidge (uniform)", "",
-            "| table | D = M | sklearn (s) | levrf direct (s) | ratio | levrf CG (s) | ratio |",
-            "|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
+            "| table | D = M | sklearn (s) | levrf default: solver | (s) | ratio | levrf direct (s) | ratio | "
+            "levrf CG (s) | ratio |", "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -26,7 +26,7 @@ def test_defaults_are_the_former_constants():
         "leverage_exact_bytes": 32 * 2**20,  # new: the n x n budget of leverage_method="auto"
         "pair_block_elements": 2**22,  # kernels.base._PAIR_BLOCK
         "train_block_bytes": 4 * 2**20,  # nn.train._TwoLayerEngine.BLOCK_BYTES
-        "cg_cache_bytes": 512 * 2**20,  # new: the base-feature cache of solver="cg"
+        "cg_cache_bytes": 2**30,  # new: the base-feature cache of solver="cg"
     }
     assert levrf.get_config() == DEFAULTS
     assert weight_chunk(100, 3, None) == 64 * 2**20 // (8 * 100 * 3)

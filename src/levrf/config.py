@@ -23,11 +23,14 @@ Every loop that works in chunks to bound its memory reads its budget here, when 
 ``train_block_bytes`` (4 MiB)
     The neuron blocks of :func:`levrf.nn.train_regularized` for two-layer networks, sized to
     stay in cache.
-``cg_cache_bytes`` (512 MiB)
+``cg_cache_bytes`` (1 GiB)
     The largest matrix of base features (n × D for random features, n × M ``K(X, C)`` for
     Nyström) that ``solver="cg"`` computes once and keeps for its iterations (rows in memory
     only); above it every iteration recomputes the features chunk by chunk
-    (:mod:`levrf.ridge.cg`).
+    (:mod:`levrf.ridge.cg`). 1 GiB holds ``K(X, C)`` for 20,000 rows at M = 4,096 (655 MB), where
+    recomputing it made each CG fit 3–6× slower than caching it
+    (``benchmarks/results/nystroem_timing.md``); scikit-learn's ``Nystroem`` materialises the same
+    n × M matrix.
 
 A budget sets the chunk *size*; results agree across budgets up to rounding (sums are
 regrouped), and the defaults reproduce the chunks levrf has always used. Settings are per
@@ -59,7 +62,7 @@ DEFAULTS: dict[str, int] = {
     "leverage_exact_bytes": 32 * 2**20,
     "pair_block_elements": 2**22,
     "train_block_bytes": 4 * 2**20,
-    "cg_cache_bytes": 512 * 2**20,
+    "cg_cache_bytes": 2**30,
 }
 
 _CONFIG: contextvars.ContextVar[dict[str, int]] = contextvars.ContextVar("levrf_config", default=DEFAULTS)
