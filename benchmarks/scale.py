@@ -753,9 +753,12 @@ def markdown(res: dict, summary: dict, cfg: dict, args) -> str:
         f"Data: x ~ N(0, I₁₀), y = sin x₁ + cos(x₂ + x₃) + ½x₄x₅ + ½ sin(x₆x₇) + {NOISE_SD}·ε; test set "
         f"{cfg['n_test']:,} fresh rows. Best possible test RMSE = noise sd = **{NOISE_SD}** (f* itself scores "
         f"{res['oracle_rmse']:.4f} on these test rows). Gaussian kernel σ = {args.bandwidth}, Falkon penalty "
-        f"λ = {args.penalty:g} (levrf α = λ·n), CG: levrf tol = {args.tol:g}, max_iter = {args.max_iter}; Falkon "
-        f"maxiter = {args.falkon_max_iter} (its default cg_tolerance). levrf RF: D/2 Gaussian weights (cos/sin pairs); "
-        f"Nyström and Falkon: M = D uniform centers. Peak RSS: the fit's whole process (data included).",
+        f"λ = {args.penalty:g} (levrf α = λ·n), CG: levrf tol = {args.tol:g}; "
+        + ("CG iteration caps: each run's, in the table's cap column (the runs were merged); Falkon at its default "
+           "cg_tolerance. " if meta.get("earlier_commands") else
+           f"max_iter = {args.max_iter}; Falkon maxiter = {args.falkon_max_iter} (its default cg_tolerance). ")
+        + "levrf RF: D/2 Gaussian weights (cos/sin pairs); "
+        "Nyström and Falkon: M = D uniform centers. Peak RSS: the fit's whole process (data included).",
         "",
     ]
     if not cal["cg"]["rf"] or not cal["cg"]["nystrom"]:
