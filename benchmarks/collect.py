@@ -23,6 +23,7 @@ SECTIONS = [
     ("nn.md", "networks: GD step cost and width sweeps"),
     ("distributed.md", "Dask-distributed fitting"),
     ("approximation.md", "Nyström (uniform, leverage centers) vs random features vs scikit-learn at equal D"),
+    ("approximation_nystroem.md", "the Nyström rows of the same, rerun at this release (M = 1,024, 2,048)"),
     ("default_bandwidth.md", "bandwidth='auto' (median heuristic) against other rules and a tuned bandwidth"),
     ("nystroem_normalization.md", "Nyström normalization (pivoted Cholesky, eigh, scikit-learn's SVD) on the same centers: distance to exact KRR and time"),
     ("nystroem_timing.md", "Nyström fit time: levrf NystromRidge (direct and CG) against scikit-learn Nystroem+Ridge, M ≥ 2,048"),
@@ -30,6 +31,7 @@ SECTIONS = [
     ("leverage_cost_custom.md", "the same at n = 10^6"),
     ("scale.md", "beyond D = 8,192: direct vs CG solvers vs Falkon, n up to 10^7, D = M up to 32,768"),
     ("scale_quick.md", "direct vs CG vs Falkon, quick smoke run (n = 20,000, D ≤ 2,048, measured under load)"),
+    ("openblas_spin.md", "SciPy's OpenBLAS idle spin against torch's threads (why import levrf sets OPENBLAS_THREAD_TIMEOUT)"),
 ]
 
 HEADER = """# Benchmarks
@@ -39,10 +41,14 @@ data. Machine: the project's 2-core x86_64 CPU machine, torch 2.13.0+cpu, float6
 `krr_gpu.md`, measured on a lent machine with one NVIDIA H100 and 16 CPU cores (its section says
 so) at an earlier release's code (commit db37852) and not rerun since: no GPU has been lent to the
 project since then. Some runs shared the two cores with other jobs, so absolute times are pessimistic; ratios
-were taken within one script. `approximation.md`, `nystroem_timing.md` and `scale.md` were measured
-before the pivoted-Cholesky Nyström normalization, the blocked kernel evaluation and the factored
-Gram (commits 735be4a–f76710f) and have not been rerun since. Each section starts with the command that regenerates it; this file is
-assembled by `python benchmarks/collect.py`.
+were taken within one script. The machine is not always the same one: at the last release
+`scale.md` measured a `syrk` rate of 90.9 GFLOP/s, and at this one 32.7 GFLOP/s, so compare times
+only within a section. `nystroem_timing.md`, `leverage_cost.md`, `leverage_cost_custom.md`,
+`scale.md`, `approximation_nystroem.md` and `openblas_spin.md` were measured at this release.
+`approximation.md` was measured before the pivoted-Cholesky Nyström normalization, the blocked
+kernel evaluation and the factored Gram (commits 735be4a–f76710f); its Nyström rows at M ≤ 2,048
+were rerun in `approximation_nystroem.md`. Each section starts with the command that regenerates it;
+this file is assembled by `python benchmarks/collect.py`.
 
 | section | what |
 |---|---|

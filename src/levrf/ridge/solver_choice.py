@@ -19,8 +19,9 @@ CG is chosen only when its cost is below ``CG_ADVANTAGE`` times the direct one, 
 direct solver (exact, and at most about a minute below ``CG_MIN_ROWS`` rows for D ≤ 8,192)
 keeps every setting where it is not clearly slower: every random-feature run of
 ``benchmarks/krr.py`` and ``benchmarks/approximation.py`` (n ≤ 53,000, D ≤ 8,192), and every
-Nyström one except where all M centers are kept and ``K(X, C)`` fits the CG cache (flights at
-M = 2,048 in ``benchmarks/results/nystroem_timing.md``, where CG took 0.6× the direct time). The
+Nyström one except where all or nearly all M centers are kept and ``K(X, C)`` fits the CG cache
+(flights at M = 2,048 and 4,096 in ``benchmarks/results/nystroem_timing.md``, where CG took 0.67×
+and 0.40× the direct time). The
 constants were measured on the 2-core development machine *under load* (other jobs running),
 single-threaded, with ``/tmp``-style micro-timings of ``torch`` products and of the Gaussian
 feature map and kernel at d = 10 (GEMM 42 GFLOP/s; ``Bᵀ(Bv)`` on a cached 20,000 × 1,024
