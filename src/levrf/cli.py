@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--solver", choices=SOLVER_MODES, default="auto",
                      help="how the ridge system is solved: cholesky (form Psi^T Psi, O(n·D²)), cg (matrix-free "
                           "preconditioned conjugate gradient, O(n·D) per iteration, a progress bar per iteration), "
-                          "or auto (by the flop counts of the two; cholesky below 100,000 rows)")
+                          "or auto (by the flop counts of the two; cholesky below 100,000 rows for random features "
+                          "and below 10,000 for Nyström)")
     fit.add_argument("--alpha", type=_positive_float, default=1e-2, help="ridge parameter α > 0")
     fit.add_argument("--categorical", choices=CATEGORICAL_MODES, default="onehot",
                      help="non-numeric columns: one-hot encode (unseen categories at predict: all zeros), "
