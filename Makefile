@@ -3,14 +3,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the library alone, which is all `make demo` needs (the dev extras add about 40 s of install)
+CORE_STAMP := $(VENV)/.installed-core
 
 .PHONY: test test-min demo install lint bench clean
+
+$(CORE_STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	touch $(CORE_STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+	touch $(CORE_STAMP) $(STAMP)
 
 install: $(STAMP)
 
@@ -31,7 +39,7 @@ $(VENV_MIN)/.installed: pyproject.toml constraints.txt constraints-min.txt
 test-min: $(VENV_MIN)/.installed
 	$(VENV_MIN)/bin/python -m pytest -q
 
-demo: $(STAMP)
+demo: $(CORE_STAMP)
 	$(BIN)/levrf demo
 
 bench: $(STAMP)
