@@ -14,11 +14,9 @@ $(CORE_STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
 	touch $(CORE_STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+$(STAMP): $(CORE_STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	touch $(CORE_STAMP) $(STAMP)
+	touch $(STAMP)
 
 install: $(STAMP)
 
