@@ -171,3 +171,33 @@ def test_weights_beyond_float32_are_refused(name):
 def test_matern_nu_must_be_a_supported_positive_number(bad):
     with pytest.raises(ValueError, match=r"nu must be a finite number > 0, one of \(0\.5, 1\.5, 2\.5\)"):
         levrf.MaternKernel(nu=bad)
+
+
+def test_row_blocks_against_prepared_columns_at_any_scale(rng, monkeypatch):
+    """``compute`` prepares Z once (:class:`DistanceColumns`: its exponent and centre) and reuses
+    it for every row block of X. Blocks of X at Z's scale, blocks 2¹⁰⁰ times larger (they need a
+    larger exponent: recomputed from both sides) and blocks holding exact copies of Z's rows far
+    from the centre (cancelled pairs, distance exactly 0) must all give the definition
+    Σ_k (x_k − z_k)² summed directly in NumPy, to (d + 2)·eps·2¹⁰ relative."""
+    import levrf.kernels.base as base
+
+    d = 5
+    Z = rng.standard_normal((40, d)) * 3.0 + 50.0
+    X = rng.standard_normal((96, d)) * 3.0 + 50.0
+    X[32:48] *= 2.0**100                                 # a block far larger than Z
+    X[64:80] = Z[rng.integers(0, 40, 16)]                # copies of Z's rows
+    monkeypatch.setattr(base, "COMPUTE_BLOCK_BYTES", 4 * 40 * 8)  # the Gaussian takes 4×: 16-row blocks
+    Xt, Zt = torch.as_tensor(X), torch.as_tensor(Z)
+    columns = base.DistanceColumns(Zt)
+    expected = direct_sq_distances(X, Z)
+    tol = (d + 2) * np.finfo(np.float64).eps * 2**10
+    for start in range(0, 96, 16):
+        got = base.scaled_sq_distances(Xt[start : start + 16], Zt, 1.0, columns=columns).numpy()
+        np.testing.assert_allclose(got, expected[start : start + 16], rtol=tol, atol=0)
+    copies = expected[64:80] == 0
+    assert copies.sum() >= 16
+    # and through compute: the Gaussian with its −½ folded into the scaling pass
+    gaussian = levrf.GaussianKernel(SIGMA)
+    K = gaussian.compute(Xt, Zt).numpy()
+    np.testing.assert_allclose(K, np.exp(-expected / (2 * SIGMA**2)), rtol=1e-10, atol=1e-300)
+    assert (K[64:80][copies] == 1.0).all()

@@ -28,10 +28,10 @@ RESOLVE_ROWS = 1000
 #: the seed of that subsample: the resolved value is a function of the data alone
 RESOLVE_SEED = 0
 #: on the CPU, :meth:`Kernel.compute` evaluates ``K(X, Z)`` in row blocks of about this many bytes
-#: of output, so that a kernel's elementwise passes (distances, scaling, ``exp``) run on a block
-#: that stays in the processor's cache: 4–7× faster than one pass over a 128 MiB chunk for the
-#: Gaussian, Laplacian and Matérn kernels at 2,048–8,192 columns in a development run on the
-#: 2-core machine (``benchmarks/kernel_blocks.py`` is that measurement; rerun it on an idle machine)
+#: of output (a kernel may ask for more, :attr:`Kernel.compute_block_bytes`), so that a kernel's
+#: elementwise passes (distances, scaling, ``exp``) and their temporaries stay in the processor's
+#: cache: 4–7× faster than one pass over a 128 MiB chunk for the Gaussian, Laplacian and Matérn
+#: kernels at 2,048–8,192 columns (``benchmarks/kernel_blocks.py``, the 2-core machine)
 COMPUTE_BLOCK_BYTES = 2 * 2**20
 
 
@@ -59,6 +59,12 @@ class Kernel(ABC):
 
     #: whether ``sample``/``features`` exist (False for closed-form-only kernels)
     has_features: bool = True
+
+    @property
+    def compute_block_bytes(self) -> int:
+        """Bytes of output per row block of :meth:`compute` on the CPU (:data:`COMPUTE_BLOCK_BYTES`;
+        a kernel whose evaluation needs no temporaries the size of the block may take more)."""
+        return COMPUTE_BLOCK_BYTES
 
     # Optional capabilities: what the leverage machinery can exploit about a kernel. The
     # defaults say "not available"; a kernel (a user's subclass too) opts in by overriding them.
@@ -182,13 +188,13 @@ class Kernel(ABC):
 
         The fast path for library code that has validated its inputs once (``__call__``
         validates and then calls this). On the CPU the rows of ``X`` are taken in blocks of
-        about :data:`COMPUTE_BLOCK_BYTES` of output (the same values up to rounding: a kernel's
+        about :attr:`compute_block_bytes` of output (the same values up to rounding: a kernel's
         pairs do not depend on the other rows); ``K(X, X)`` is computed whole. ``out`` (a
         contiguous (n, n') tensor of the result's dtype), if given, receives the values and is
         returned: a caller that evaluates many chunks reuses one buffer instead of a fresh
         multi-megabyte allocation per chunk.
         """
-        rows = max(16, COMPUTE_BLOCK_BYTES // (X.element_size() * max(Z.shape[0], 1)))
+        rows = max(16, self.compute_block_bytes // (X.element_size() * max(Z.shape[0], 1)))
         if Z is X or X.device.type != "cpu" or X.shape[0] <= 2 * rows:
             return self._exact(X, Z) if out is None else out.copy_(self._exact(X, Z))
         begin = 0
@@ -197,11 +203,17 @@ class Kernel(ABC):
             out = torch.empty(X.shape[0], Z.shape[0], dtype=first.dtype, device=first.device)
             out[:rows] = first
             begin = rows
+        columns = self._columns(Z)
         for start in range(begin, X.shape[0], rows):
-            self._exact_into(X[start : start + rows], Z, out[start : start + rows])
+            self._exact_into(X[start : start + rows], Z, out[start : start + rows], columns)
         return out
 
-    def _exact_into(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor) -> None:
+    def _columns(self, Z: torch.Tensor) -> object | None:
+        """What :meth:`_exact_into` may reuse of ``Z`` across the row blocks of one
+        :meth:`compute` (``None``: nothing; distance kernels prepare a :class:`DistanceColumns`)."""
+        return None
+
+    def _exact_into(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor, columns: object | None = None) -> None:
         """Write ``K(X, Z)`` into ``out``; kernels that can compute in place override this."""
         out.copy_(self._exact(X, Z))
 
@@ -429,35 +441,85 @@ def _power_of_two_scaled(X: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor
     return Xs, Zs, e
 
 
+class DistanceColumns:
+    """The ``Z`` side of :func:`scaled_sq_distances`, prepared once for many row blocks of ``X``.
+
+    :meth:`Kernel.compute` evaluates ``K(X, Z)`` in row blocks against the same ``Z``; without
+    this, every block would rescale, centre and square all of ``Z`` again (at 16,384 columns and
+    32-row blocks that is as much work as the block itself). Holds ``Z``'s power-of-two exponent,
+    its rows divided by it, their mean (the centre every block is shifted by) and the augmented
+    rows ``[−2 z_c, 1, ‖z_c‖²]`` whose product with ``[x_c, ‖x_c‖², 1]`` is the whole expansion
+    ``‖x_c‖² + ‖z_c‖² − 2x_cᵀz_c`` in one GEMM.
+    """
+
+    def __init__(self, Z: torch.Tensor, *, exponent: int | None = None,
+                 also_centre: torch.Tensor | None = None) -> None:
+        # exponent: a common one chosen by the caller; also_centre: rows (already divided by
+        # 2^exponent) whose mean is taken together with Z's as the centre
+        self.exponent = _binary_exponent(_largest(Z)) if exponent is None else exponent
+        self.scaled = times_power_of_two(Z.clone(), 1.0, -self.exponent) if self.exponent else Z
+        if also_centre is None:
+            self.centre = self.scaled.mean(0) if Z.shape[0] else Z.new_zeros(Z.shape[1])
+        else:
+            total = self.scaled.sum(0) + also_centre.sum(0)
+            self.centre = total / max(Z.shape[0] + also_centre.shape[0], 1)
+        centred = self.scaled - self.centre
+        self.norms = (centred * centred).sum(1)
+        self.augmented = torch.cat([centred * -2.0, torch.ones_like(self.norms)[:, None], self.norms[:, None]], 1)
+
+
+def _largest(T: torch.Tensor) -> float:
+    return float(T.abs().max()) if T.numel() else 0.0
+
+
 def scaled_sq_distances(X: torch.Tensor, Z: torch.Tensor, length_scale: float,
-                        out: torch.Tensor | None = None) -> torch.Tensor:
-    """``‖x_i − z_j‖² / ℓ²`` for every pair of rows, accurate at any scale and never NaN.
+                        out: torch.Tensor | None = None, *, factor: float = 1.0,
+                        columns: DistanceColumns | None = None) -> torch.Tensor:
+    """``factor · ‖x_i − z_j‖² / ℓ²`` for every pair of rows, accurate at any scale, never NaN.
 
     The rows are divided by a common power of two (exact; no square can overflow) and centred
-    by their common mean (distances are translation invariant, and the expansion
+    by a common mean (distances are translation invariant, and the expansion
     ``‖x‖² + ‖z‖² − 2xᵀz`` is then computed on the smallest possible norms: inputs of norm 1e8
     around a unit-scale cloud no longer cancel). Pairs where the expansion has still cancelled,
-    below ``_CANCELLED`` of ``‖x‖² + ‖z‖²`` (near pairs far from the centre), are recomputed
-    directly as ``Σ_k (x_k − z_k)²`` from the uncentred rows, in bounded blocks; so ``K(x, x)``
-    has distance exactly 0. Results too large for the dtype are ``inf``, too small ``0``.
-    ``out`` (n, n'), if given, receives the result. Memory: the (n, n') result and a boolean mask.
+    below ``_CANCELLED`` of ``‖x‖² + ‖z‖²`` (near pairs far from the centre, and every pair the
+    rounding made negative), are recomputed directly as ``Σ_k (x_k − z_k)²`` from the
+    uncentred rows, in bounded blocks; so ``K(x, x)`` has distance exactly 0. ``factor`` (for
+    instance −½ for the Gaussian) is applied in the same pass as ``1/ℓ²``. Results too large
+    for the dtype are ``±inf``, too small ``0``. ``out`` (n, n'), if given, receives the result.
+    ``columns``: ``Z`` prepared by :class:`DistanceColumns` (its exponent and centre are used
+    when ``X`` is no larger in magnitude; else they are recomputed from both).
+    Memory: the (n, n') result and the few rows the screen hits.
     """
-    Xs, Zs, e = _power_of_two_scaled(X, Z)
     same = Z is X
-    centre = Xs.mean(0) if same else (Xs.sum(0) + Zs.sum(0)) / (Xs.shape[0] + Zs.shape[0])
-    Xc = Xs - centre
-    Zc = Xc if same else Zs - centre
-    x2, z2 = (Xc * Xc).sum(1), (Zc * Zc).sum(1)
-    sq = torch.matmul(Xc, Zc.T, out=out)
-    sq.mul_(-2.0).add_(x2[:, None]).add_(z2[None, :]).clamp_min_(0.0)
+    if same:
+        Xs, Zs, e = _power_of_two_scaled(X, Z)
+        Xc = Xs - Xs.mean(0)
+        x2 = z2 = (Xc * Xc).sum(1)
+        # one product with itself, so that K(X, X) is symmetric to the last bit
+        sq = torch.matmul(Xc, Xc.T, out=out).mul_(-2.0).add_(x2[:, None]).add_(x2[None, :])
+    else:
+        e_x = _binary_exponent(_largest(X))
+        if columns is None or e_x > columns.exponent:
+            e = max(e_x, _binary_exponent(_largest(Z)))
+            Xs = times_power_of_two(X.clone(), 1.0, -e) if e else X
+            columns = DistanceColumns(Z, exponent=e, also_centre=Xs)
+        else:
+            e = columns.exponent
+            Xs = times_power_of_two(X.clone(), 1.0, -e) if e else X
+        Zs = columns.scaled
+        Xc = Xs - columns.centre
+        x2, z2 = (Xc * Xc).sum(1), columns.norms
+        augmented_x = torch.cat([Xc, x2[:, None], torch.ones_like(x2)[:, None]], 1)
+        sq = torch.matmul(augmented_x, columns.augmented.T, out=out)
     row_step = max(1, get_budget("pair_block_elements") // max(sq.shape[1], 1))
     for r0 in range(0, sq.shape[0], row_step):
         rows, cols = cancelled_pairs(sq[r0 : r0 + row_step], x2[r0 : r0 + row_step], z2)
         recompute_pair_list(sq, rows + r0, cols, Xs, Zs, lambda a, b: (a - b).square().sum(1))
     if same:
         sq.fill_diagonal_(0.0)
-    mantissa, exponent = math.frexp(1.0 / length_scale**2)
-    return times_power_of_two(sq, mantissa, exponent + 2 * e)
+    # factor and 1/ℓ² multiplied as mantissas and exponents: their product may overflow a float
+    (m_factor, e_factor), (m_scale, e_scale) = math.frexp(factor), math.frexp(1.0 / length_scale**2)
+    return times_power_of_two(sq, m_factor * m_scale, e_factor + e_scale + 2 * e)
 
 
 #: a first screen of the cancelled pairs (a superset, one comparison per pair) is refined pair by
@@ -468,19 +530,19 @@ _SCREEN_FRACTION = 1.0 / 8
 def cancelled_pairs(sq: torch.Tensor, x2: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(rows, cols)`` of the pairs with ``sq ≤ _CANCELLED·(x2_i + z2_j)``.
 
-    Screened first against the per-row bound ``_CANCELLED·(x2_i + max_j z2_j)``: one comparison
-    per pair and no (n, n') float temporary. Only the rows the screen hits are scanned for
-    pairs, and only those pairs are tested exactly (typically a few rows per block: a center
-    among the rows, a repeated row).
+    Screened first by each row's minimum against the per-row bound
+    ``_CANCELLED·(x2_i + max_j z2_j)``: one reduction pass and no (n, n') temporary. Only the
+    rows the screen hits are scanned for pairs, and only those pairs are tested exactly
+    (typically a few rows per block: a center among the rows, a repeated row).
     """
     if sq.numel() == 0:
         empty = torch.zeros(0, dtype=torch.int64, device=sq.device)
         return empty, empty
-    screen = sq <= (_CANCELLED * (x2 + z2.max()))[:, None]
-    hit = screen.any(1).nonzero().squeeze(1)
+    bound = _CANCELLED * (x2 + z2.max())
+    hit = (sq.amin(1) <= bound).nonzero().squeeze(1)
     if hit.numel() > _SCREEN_FRACTION * sq.shape[0]:
         return (sq <= _CANCELLED * (x2[:, None] + z2[None, :])).nonzero(as_tuple=True)
-    sub, cols = screen[hit].nonzero(as_tuple=True)
+    sub, cols = (sq[hit] <= bound[hit, None]).nonzero(as_tuple=True)
     rows = hit[sub]
     exact = sq[rows, cols] <= _CANCELLED * (x2[rows] + z2[cols])
     return rows[exact], cols[exact]
