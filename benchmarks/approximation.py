@@ -200,7 +200,7 @@ def markdown(results: dict) -> str:
                   "| method | D | solver | rel. distance to exact KRR | test RMSE | fit (s) |",
                   "|---|---:|---|---:|---:|---:|"]
         for row in table["rows"]:
-            dist = "—" if row["rel_distance"] is None else f"{row['rel_distance']:.4f}"
+            dist = "—" if row["rel_distance"] is None else f"{row['rel_distance']:.3g}"
             solver = row.get("solver") or "—"
             lines.append(f"| {row['method']} | {row['D']} | {solver} | {dist} | {row['test_rmse']:.4f} | "
                          f"{row['fit_seconds']:.2f} |")
