@@ -238,9 +238,10 @@ def test_float32_dtype_solves_the_float32_features_system(data):
     kw = dict(REGRESSORS["nystrom-uniform"][1], dtype="float32")
     model = levrf.NystromRidge(**kw, solver="cg", tol=1e-9, max_iter=1000).fit(X, Y)
     assert model.coef_.dtype == torch.float32
-    # the system the float64 check measures: the float32 base features K(X, C) and factor N in float64
+    # the system the float64 check measures: the float32 base features K(X, C), evaluated as the
+    # fit evaluates them (its row chunks, the centers prepared once), and the factor N in float64
     fm = model.features_
-    K = fm.kernel_.compute(torch.tensor(X, dtype=torch.float32), fm.centers_)
+    K = torch.cat([B.clone() for _s, B in fm.iter_base_chunks(torch.tensor(X, dtype=torch.float32))])
     Psi = K.double() @ fm.normalization_.double()
     mu = Psi.mean(0)
     Pc, Yc = Psi - mu, torch.as_tensor(Y) - torch.as_tensor(Y).mean(0)

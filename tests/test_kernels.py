@@ -426,3 +426,24 @@ def test_cancelled_pairs_screen_finds_exactly_the_cancelled_pairs(rng):
         got = sorted(zip(rows.tolist(), cols.tolist(), strict=True))
         assert got == sorted(zip(expected[0].tolist(), expected[1].tolist(), strict=True))
         assert len(got) >= repeats
+
+
+@pytest.mark.parametrize("kernel", [levrf.GaussianKernel(1.3), levrf.MaternKernel(2.5, 2.0), levrf.ReLUNTK()],
+                         ids=lambda k: type(k).__name__)
+def test_compute_with_prepared_columns_equals_compute(kernel, rng, monkeypatch):
+    """A caller that evaluates many row chunks against the same Z passes ``prepare(Z)`` to
+    ``compute``: the values equal those without it, for a chunk computed whole and for one taken
+    in row blocks; kernels without a preparation return ``None`` and ignore it."""
+    import levrf.kernels.base as base
+
+    monkeypatch.setattr(base, "COMPUTE_BLOCK_BYTES", 64)
+    Z = torch.as_tensor(rng.standard_normal((21, 4)))
+    prepared = kernel.prepare(Z)
+    assert (prepared is None) == isinstance(kernel, levrf.ReLUNTK)
+    for n in (5, 90):  # whole (n ≤ two blocks), blocked
+        X = torch.as_tensor(rng.standard_normal((n, 4)))
+        got = kernel.compute(X, Z, prepared=prepared)
+        torch.testing.assert_close(got, kernel._exact(X, Z), rtol=0, atol=100 * torch.finfo(torch.float64).eps)
+        buffer = torch.empty(n, 21, dtype=torch.float64)
+        assert kernel.compute(X, Z, out=buffer, prepared=prepared).data_ptr() == buffer.data_ptr()
+        torch.testing.assert_close(buffer, got, rtol=0, atol=100 * torch.finfo(torch.float64).eps)

@@ -334,22 +334,35 @@ class FeatureMap(TransformerMixin, ValidatedParameters, BaseEstimator):
         """Columns of ``B`` (``n_output_features_`` here; M for Nyström)."""
         return int(self.n_output_features_)
 
-    def base_features(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    def prepare_base(self) -> object | None:
+        """What :meth:`base_features` can reuse across row chunks (``None`` here; for Nyström, the
+        kernel's :meth:`~levrf.kernels.Kernel.prepare` of the centers)."""
+        return None
+
+    def base_features(self, X: torch.Tensor, out: torch.Tensor | None = None, *,
+                      prepared: object | None = None) -> torch.Tensor:
         """``B`` of the rows ``X`` (b, :meth:`base_width`), such that ``Ψ(X) = B·N``; ``out`` may
-        receive it."""
+        receive it; ``prepared``: :meth:`prepare_base`."""
         return self.feature_map(X, out=out)
 
-    def iter_base_chunks(self, X: torch.Tensor, *, reuse: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
+    def iter_base_chunks(self, X: torch.Tensor, *, reuse: bool = False,
+                         max_bytes: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield ``(start_row, B[start:start+b])`` over the row chunks of :meth:`iter_chunks`
-        (``reuse``: one buffer for every chunk, as there)."""
+        (``reuse``: one buffer for every chunk, as there; ``max_bytes``: chunks of at most that
+        many bytes of ``B``, for a caller that reads each chunk again while it is in cache)."""
         step = self.chunk_size(X.shape[0], X.shape[1])
+        if max_bytes is not None:
+            itemsize = torch.empty((), dtype=resolve_dtype(self.dtype)).element_size()
+            step = max(1, min(step, max_bytes // (itemsize * max(self.base_width(), 1))))
+        prepared = self.prepare_base()
         buffer = None
         if reuse and X.shape[0] > 0:
             buffer = torch.empty(min(step, X.shape[0]), self.base_width(), dtype=resolve_dtype(self.dtype),
                                  device=X.device)
         for start in range(0, X.shape[0], step):
             rows = X[start : start + step]
-            yield start, self.base_features(rows, out=None if buffer is None else buffer[: rows.shape[0]])
+            yield start, self.base_features(rows, out=None if buffer is None else buffer[: rows.shape[0]],
+                                            prepared=prepared)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

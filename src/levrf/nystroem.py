@@ -365,9 +365,14 @@ class Nystroem(FeatureMap):
         """M, the columns of ``K(X, C)``."""
         return int(self.centers_.shape[0])
 
-    def base_features(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """``K(X, C)`` of the rows ``X``; ``out`` may receive it."""
-        return self.kernel_.compute(X, self.centers_, out=out)
+    def prepare_base(self) -> object | None:
+        """The kernel's :meth:`~levrf.kernels.Kernel.prepare` of the centers."""
+        return self.kernel_.prepare(self.centers_)
+
+    def base_features(self, X: torch.Tensor, out: torch.Tensor | None = None, *,
+                      prepared: object | None = None) -> torch.Tensor:
+        """``K(X, C)`` of the rows ``X``; ``out`` may receive it; ``prepared``: :meth:`prepare_base`."""
+        return self.kernel_.compute(X, self.centers_, out=out, prepared=prepared)
 
     def chunk_size(self, n_rows: int, d: int) -> int:
         """Rows per chunk for this feature map."""

@@ -183,7 +183,8 @@ class Kernel(ABC):
             )
         return self.compute(X, Z)
 
-    def compute(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    def compute(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor | None = None, *,
+                prepared: object | None = None) -> torch.Tensor:
         """``K(X, Z)`` of tensors already in this kernel's dtype and device, unchecked.
 
         The fast path for library code that has validated its inputs once (``__call__``
@@ -192,28 +193,36 @@ class Kernel(ABC):
         pairs do not depend on the other rows); ``K(X, X)`` is computed whole. ``out`` (a
         contiguous (n, n') tensor of the result's dtype), if given, receives the values and is
         returned: a caller that evaluates many chunks reuses one buffer instead of a fresh
-        multi-megabyte allocation per chunk.
+        multi-megabyte allocation per chunk. ``prepared``: :meth:`prepare` of this ``Z``, for a
+        caller that evaluates many row chunks against the same ``Z`` (else each call prepares
+        it once for its own blocks).
         """
         rows = max(16, self.compute_block_bytes // (X.element_size() * max(Z.shape[0], 1)))
         if Z is X or X.device.type != "cpu" or X.shape[0] <= 2 * rows:
-            return self._exact(X, Z) if out is None else out.copy_(self._exact(X, Z))
+            if prepared is None or Z is X:
+                return self._exact(X, Z) if out is None else out.copy_(self._exact(X, Z))
+            if out is None:
+                out = torch.empty(X.shape[0], Z.shape[0], dtype=X.dtype, device=X.device)
+            self._exact_into(X, Z, out, prepared)
+            return out
         begin = 0
         if out is None:
             first = self._exact(X[:rows], Z)
             out = torch.empty(X.shape[0], Z.shape[0], dtype=first.dtype, device=first.device)
             out[:rows] = first
             begin = rows
-        columns = self._columns(Z)
+        prepared = self.prepare(Z) if prepared is None else prepared
         for start in range(begin, X.shape[0], rows):
-            self._exact_into(X[start : start + rows], Z, out[start : start + rows], columns)
+            self._exact_into(X[start : start + rows], Z, out[start : start + rows], prepared)
         return out
 
-    def _columns(self, Z: torch.Tensor) -> object | None:
-        """What :meth:`_exact_into` may reuse of ``Z`` across the row blocks of one
-        :meth:`compute` (``None``: nothing; distance kernels prepare a :class:`DistanceColumns`)."""
+    def prepare(self, Z: torch.Tensor) -> object | None:
+        """What :meth:`compute` can reuse of ``Z`` (a tensor in this kernel's dtype and device)
+        across row blocks and calls: ``None`` for most kernels; the shift-invariant kernels of
+        squared distances prepare a :class:`DistanceColumns` (``Z``'s scaling, centre and norms)."""
         return None
 
-    def _exact_into(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor, columns: object | None = None) -> None:
+    def _exact_into(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor, prepared: object | None = None) -> None:
         """Write ``K(X, Z)`` into ``out``; kernels that can compute in place override this."""
         out.copy_(self._exact(X, Z))
 

@@ -206,12 +206,12 @@ class GaussianKernel(ShiftInvariantKernel):
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
         return scaled_sq_distances(X, Z, self.length_scale, factor=-0.5).exp_()
 
-    def _columns(self, Z: torch.Tensor) -> DistanceColumns:
+    def prepare(self, Z: torch.Tensor) -> DistanceColumns:
         return DistanceColumns(Z)
 
     def _exact_into(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor,
-                    columns: DistanceColumns | None = None) -> None:
-        scaled_sq_distances(X, Z, self.length_scale, out=out, factor=-0.5, columns=columns).exp_()
+                    prepared: DistanceColumns | None = None) -> None:
+        scaled_sq_distances(X, Z, self.length_scale, out=out, factor=-0.5, columns=prepared).exp_()
 
     def _sample(self, m: int, d: int, gen: torch.Generator) -> torch.Tensor:
         return standard_normal((m, d), gen) / self.length_scale
@@ -273,13 +273,13 @@ class MaternKernel(ShiftInvariantKernel):
     def _exact(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
         return self._of_scaled_sq(scaled_sq_distances(X, Z, self.length_scale, factor=2.0 * self.nu))
 
-    def _columns(self, Z: torch.Tensor) -> DistanceColumns:
+    def prepare(self, Z: torch.Tensor) -> DistanceColumns:
         return DistanceColumns(Z)
 
     def _exact_into(self, X: torch.Tensor, Z: torch.Tensor, out: torch.Tensor,
-                    columns: DistanceColumns | None = None) -> None:
+                    prepared: DistanceColumns | None = None) -> None:
         self._of_scaled_sq(scaled_sq_distances(X, Z, self.length_scale, out=out, factor=2.0 * self.nu,
-                                               columns=columns))
+                                               columns=prepared))
 
     def _of_scaled_sq(self, s2: torch.Tensor) -> torch.Tensor:
         """K from ``s² = 2ν·r²``, in place in ``s2``: ν=0.5: ``exp(−s)``; ν=1.5: ``(1 + s)·exp(−s)``;

@@ -75,6 +75,11 @@ FLOAT32_PHASE_TOL = 100 * torch.finfo(torch.float32).eps
 #: the second time from cache (256 rows at M = 2,048 in float64; 0.78× the time of 2,000-row
 #: blocks on 20,000 × 2,048 in a development run on the 2-core machine)
 PRODUCT_BLOCK_BYTES = 4 * 2**20
+#: bytes of base features per chunk of an uncached CG product: each chunk is evaluated and then
+#: read twice (``B V``, ``Bᵀ(·)``) while it is still in cache. 16 MiB (128 rows at M = 16,384)
+#: took 1.8 ns per row and center, against 2.3–2.7 ns with the 128 MiB feature chunks, for a
+#: Nyström pass over 16,384 rows (Gaussian kernel; development run on the 2-core machine)
+UNCACHED_PRODUCT_BYTES = 16 * 2**20
 
 F64 = torch.float64
 
@@ -98,7 +103,7 @@ def cg_product_block(X: torch.Tensor, Y, start: int, features, V: torch.Tensor, 
     directions ``V`` (w, k), the products computed in ``dtype``."""
     out = torch.zeros(V.shape, dtype=F64, device=X.device)
     Vc = V.to(dtype)
-    for _s, B in features.iter_base_chunks(X, reuse=True):
+    for _s, B in features.iter_base_chunks(X, reuse=True, max_bytes=UNCACHED_PRODUCT_BYTES):
         Bc = B.to(dtype)
         out += (Bc.T @ (Bc @ Vc)).to(F64)
     return {"base_product": out}
