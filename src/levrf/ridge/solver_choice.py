@@ -7,7 +7,8 @@ targets) is weighed by its measured slowness:
 
 direct (``solver="cholesky"``)
     ``n·D²`` (the ``syrk`` of ΨᵀΨ) ``+ D³/3`` (Cholesky) ``+ n·w·φ`` (one pass of features,
-    ``w`` base columns, φ the cost of one base element); Nyström adds ``n·D²`` (the triangular
+    ``w`` base columns, φ the cost of one base element: ``FEATURE_ELEMENT_COST`` for random
+    features, ``KERNEL_ELEMENT_COST`` for Nyström's kernel values); Nyström adds ``n·D²`` (the triangular
     product ``K(X, C_r)·L_rr⁻ᵀ`` that makes ψ, :mod:`levrf.nystroem`).
 CG (``solver="cg"``)
     the preconditioner ``r·D² + D³/3 + r·w·φ`` (Nyström with uniform centers: r = M), the first
@@ -42,9 +43,16 @@ ITERATIONS = 30
 #: read twice from memory; ≈ 7.5 with the cache-sized blocks of ``levrf.ridge.cg``: 36 ms for
 #: 20,000 × 2,048 against a 34 GFLOP/s GEMM, development run on the 2-core machine)
 MATVEC_WEIGHT = 7.5
-#: GEMM-flop equivalents of one base feature element (a random feature or a kernel value at
-#: d = 10: measured 11–45 ns against a 42 GFLOP/s GEMM under load; the best repeat, ~12 ns)
+#: GEMM-flop equivalents of one random-feature element at d = 10 (measured 11–45 ns against a
+#: 42 GFLOP/s GEMM under load, the best repeat ~12 ns; ``scale.py`` at its latest run: 6.1 ns
+#: against a 128 GFLOP/s ``syrk``, i.e. ~780)
 FEATURE_ELEMENT_COST = 500.0
+#: the same for one Nyström base element, a kernel value K(x, c) at d = 10 (the centers prepared
+#: once per pass, ``Kernel.prepare``): the CG fit at n = 10⁶, M = 16,384 of
+#: ``benchmarks/results/scale.md`` took 1,045 s for 28 passes, ~2.1 ns per row and center per
+#: pass with the products ``Bᵀ(B V)``, against a 128 GFLOP/s ``syrk``: ~270, of which the
+#: products are ``MATVEC_WEIGHT·4 = 30``
+KERNEL_ELEMENT_COST = 250.0
 #: CG must be estimated at most this fraction of the direct cost to be chosen
 CG_ADVANTAGE = 0.5
 #: below this many rows "auto" always solves directly (the cost model's margin is not verified
@@ -99,10 +107,11 @@ def solver_costs(
     w = D if n_base is None else check_positive_int(n_base, "n_base")
     k = check_positive_int(n_targets, "n_targets")
     r = min(n, 2 * D) if preconditioner_rows is None else check_positive_int(preconditioner_rows, "preconditioner_rows")
-    features = n * w * FEATURE_ELEMENT_COST
+    phi = KERNEL_ELEMENT_COST if nystrom else FEATURE_ELEMENT_COST
+    features = n * w * phi
     direct = n * D**2 + D**3 / 3 + features + (n * D**2 if nystrom else 0.0)
     iteration = MATVEC_WEIGHT * 4.0 * n * w * k + (0.0 if cached else features)
-    cg = r * D**2 + D**3 / 3 + r * w * FEATURE_ELEMENT_COST + features + ITERATIONS * iteration
+    cg = r * D**2 + D**3 / 3 + r * w * phi + features + ITERATIONS * iteration
     use_cg = n >= (NYSTROM_CG_MIN_ROWS if nystrom else CG_MIN_ROWS) and cg <= CG_ADVANTAGE * direct
     return SolverCosts(float(direct), float(cg), "cg" if use_cg else "cholesky")
 
