@@ -22,8 +22,10 @@ SECTIONS = [
     ("memory_streaming.md", "streaming fit memory, 2,000,000 rows"),
     ("nn.md", "networks: GD step cost and width sweeps"),
     ("distributed.md", "Dask-distributed fitting"),
-    ("approximation.md", "Nyström (uniform, leverage centers) vs random features vs scikit-learn at equal D"),
-    ("approximation_nystroem.md", "the Nyström rows of the same, rerun at this release (M = 1,024, 2,048)"),
+    ("approximation.md", "Nyström (uniform, leverage centers) vs random features vs scikit-learn at equal D ≤ 4,096"),
+    ("approximation_8192.md", "the same at D = M = 8,192"),
+    ("approximation_ratios.md", "the ratios of both (leverage Nyström ÷ scikit-learn's Nyström, fit-time ratios)"),
+    ("approximation_nystroem.md", "the Nyström rows of the same at M = 1,024, 2,048 (previous release)"),
     ("default_bandwidth.md", "bandwidth='auto' (median heuristic) against other rules and a tuned bandwidth"),
     ("nystroem_normalization.md", "Nyström normalization (pivoted Cholesky, eigh, scikit-learn's SVD) on the same centers: distance to exact KRR and time"),
     ("nystroem_timing.md", "Nyström fit time: levrf NystromRidge (direct and CG) against scikit-learn Nystroem+Ridge, M ≥ 2,048"),
@@ -32,6 +34,7 @@ SECTIONS = [
     ("scale.md", "beyond D = 8,192: direct vs CG solvers vs Falkon, n up to 10^7, D = M up to 32,768"),
     ("scale_quick.md", "direct vs CG vs Falkon, quick smoke run (n = 20,000, D ≤ 2,048, measured under load)"),
     ("openblas_spin.md", "SciPy's OpenBLAS idle spin against torch's threads (why import levrf sets OPENBLAS_THREAD_TIMEOUT)"),
+    ("kernel_blocks.md", "kernel evaluation: levrf Kernel.compute (row blocks) against scikit-learn's kernel functions"),
 ]
 
 HEADER = """# Benchmarks
@@ -41,13 +44,13 @@ data. Machine: the project's 2-core x86_64 CPU machine, torch 2.13.0+cpu, float6
 `krr_gpu.md`, measured on a lent machine with one NVIDIA H100 and 16 CPU cores (its section says
 so) at an earlier release's code (commit db37852) and not rerun since: no GPU has been lent to the
 project since then. Some runs shared the two cores with other jobs, so absolute times are pessimistic; ratios
-were taken within one script. The machine is not always the same one: at the last release
-`scale.md` measured a `syrk` rate of 90.9 GFLOP/s, and at this one 32.7 GFLOP/s, so compare times
-only within a section. `nystroem_timing.md`, `leverage_cost.md`, `leverage_cost_custom.md`,
-`scale.md`, `approximation_nystroem.md` and `openblas_spin.md` were measured at this release.
-`approximation.md` was measured before the pivoted-Cholesky Nyström normalization, the blocked
-kernel evaluation and the factored Gram (commits 735be4a–f76710f); its Nyström rows at M ≤ 2,048
-were rerun in `approximation_nystroem.md`. Each section starts with the command that regenerates it;
+were taken within one script. The machine is not always the same one: `scale.md` measured a
+`syrk` rate of 90.9 GFLOP/s at one release, 32.7 at the previous one and 128 at this one, so
+compare times only within a section. At this release these were measured, each on the otherwise
+idle machine: `approximation.md`, `approximation_8192.md` and `approximation_ratios.md` (one seed,
+exact KRR on 10,000 rows) and the D = 16,384 and D = 512 rows of `scale.md`; the rest of
+`scale.md`, `nystroem_timing.md`, `leverage_cost.md`, `leverage_cost_custom.md`,
+`approximation_nystroem.md` and `openblas_spin.md` at the previous release. Each section starts with the command that regenerates it;
 this file is assembled by `python benchmarks/collect.py`.
 
 | section | what |
