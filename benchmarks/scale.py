@@ -224,8 +224,12 @@ def fit_levrf(spec: dict) -> dict:
 
         import levrf.distributed
 
+        # one compute thread per worker: the workers inherit this process's OMP_NUM_THREADS
+        # (the fit's thread count), and torch reads it at import, so without this each of the
+        # single-threaded workers ran `threads` torch threads (4 on 2 cores)
+        one = {var: "1" for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         cluster = LocalCluster(
-            n_workers=spec["workers"], threads_per_worker=1, processes=True, dashboard_address=":0"
+            n_workers=spec["workers"], threads_per_worker=1, processes=True, dashboard_address=":0", env=one
         )
         client = Client(cluster)
         client.run(warm_up)
