@@ -127,7 +127,10 @@ def run_distributed(args, folder: Path) -> dict:
     import levrf
     import levrf.distributed
 
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    # one torch thread per worker even when this shell sets OMP_NUM_THREADS (workers inherit it)
+    one = {var: "1" for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           env=one)
     client = Client(cluster)
     try:
         client.run(warm_up)  # start-up imports are not part of the fit
