@@ -48,7 +48,8 @@ were taken within one script. The machine is not always the same one: `scale.md`
 `syrk` rate of 90.9 GFLOP/s at one release, 32.7 at the previous one and 128 at this one, so
 compare times only within a section. At this release these were measured, each on the otherwise
 idle machine: `approximation.md`, `approximation_8192.md` and `approximation_ratios.md` (one seed,
-exact KRR on 10,000 rows) and the D = 16,384 and D = 512 rows of `scale.md`; the rest of
+exact KRR on 10,000 rows), `kernel_blocks.md` and the D = 16,384 and D = 512 rows of
+`scale.md`; the rest of
 `scale.md`, `nystroem_timing.md`, `leverage_cost.md`, `leverage_cost_custom.md`,
 `approximation_nystroem.md` and `openblas_spin.md` at the previous release. Each section starts with the command that regenerates it;
 this file is assembled by `python benchmarks/collect.py`.
