@@ -508,13 +508,11 @@ def scaled_sq_distances(X: torch.Tensor, Z: torch.Tensor, length_scale: float,
         sq = torch.matmul(Xc, Xc.T, out=out).mul_(-2.0).add_(x2[:, None]).add_(x2[None, :])
     else:
         e_x = _binary_exponent(_largest(X))
-        if columns is None or e_x > columns.exponent:
-            e = max(e_x, _binary_exponent(_largest(Z)))
-            Xs = times_power_of_two(X.clone(), 1.0, -e) if e else X
+        fresh = columns is None or e_x > columns.exponent
+        e = max(e_x, _binary_exponent(_largest(Z))) if fresh else columns.exponent
+        Xs = times_power_of_two(X.clone(), 1.0, -e) if e else X
+        if fresh:
             columns = DistanceColumns(Z, exponent=e, also_centre=Xs)
-        else:
-            e = columns.exponent
-            Xs = times_power_of_two(X.clone(), 1.0, -e) if e else X
         Zs = columns.scaled
         Xc = Xs - columns.centre
         x2, z2 = (Xc * Xc).sum(1), columns.norms
